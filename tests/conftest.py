@@ -1,0 +1,84 @@
+"""Fixtures every test area shares: the simulated tenant and a real Azurite for storage."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from simulator import Simulator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Azurite's well-known development account (public, documented; not a secret).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
+
+
+def azurite_connection_string(host: str = "127.0.0.1") -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://{host}:{AZURITE_PORTS['blob']}/{AZURITE_ACCOUNT};"
+        f"QueueEndpoint=http://{host}:{AZURITE_PORTS['queue']}/{AZURITE_ACCOUNT};"
+        f"TableEndpoint=http://{host}:{AZURITE_PORTS['table']}/{AZURITE_ACCOUNT};"
+    )
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[str]:
+    """A connection string for a running Azurite: the one .ci/run started, or one started here from
+    node_modules (``npm install`` puts it there)."""
+    if all(_listening(port) for port in AZURITE_PORTS.values()):
+        yield azurite_connection_string()
+        return
+    binary = ROOT / "node_modules" / ".bin" / "azurite"
+    if not binary.exists():
+        binary = Path(shutil.which("azurite") or "")
+    if not binary.is_file():
+        pytest.fail("Azurite is not running and not installed: run `npm install` (see README).")
+    location = tempfile.mkdtemp(prefix="azurite-")
+    process = subprocess.Popen(  # noqa: S603 (fixed arguments)
+        [str(binary), "--silent", "--skipApiVersionCheck", "--inMemoryPersistence", "--location", location],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not all(_listening(port) for port in AZURITE_PORTS.values()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("Azurite did not start within 30 s")
+        time.sleep(0.1)
+    try:
+        yield azurite_connection_string()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(location, ignore_errors=True)
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    """A fresh simulated tenant with the default seed, on ephemeral loopback ports."""
+    with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def trust_sim(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """Make requests-based clients (msal, azure-identity, our Graph client) trust the simulator's CA."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sim.ca_path))
+    return sim
+
+
