@@ -1,0 +1,23 @@
+"""Azure Functions entry point (Python v2 model): triggers and bindings only. All logic is in ``shared``."""
+
+import azure.functions as func
+
+from shared import bindings
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+STORAGE = "AzureWebJobsStorage"
+
+
+@app.function_name("invite")
+@app.route(route="invitations", methods=["POST"])
+@app.queue_output(arg_name="memberships", queue_name="group-memberships", connection=STORAGE)
+def invite(req: func.HttpRequest, memberships: func.Out[list[str]]) -> func.HttpResponse:
+    return bindings.invite_http(req, memberships)
+
+
+@app.function_name("add_membership")
+@app.queue_trigger(arg_name="msg", queue_name="group-memberships", connection=STORAGE)
+@app.queue_output(arg_name="poison", queue_name="group-memberships-poison", connection=STORAGE)
+def add_membership(msg: func.QueueMessage, poison: func.Out[str]) -> None:
+    bindings.add_membership(msg, poison)
