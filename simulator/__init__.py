@@ -83,11 +83,14 @@ class Simulator:
             Service("graph", graph_routes(self.graph), request_id_headers=("request-id",)),
             Service("msi", msi_routes(self.identity), tls=False, request_id_headers=("x-ms-request-id",)),
         ]
-        try:
-            from .sharepoint import sharepoint_routes  # added by the SharePoint work; optional until then
+        try:  # SharePoint (Graph sites/lists/items + SharePoint REST) plugs into the same tenant when present
+            from .sharepoint import SharePointBackend, sharepoint_graph_routes, sharepoint_rest_routes
         except ImportError:
             return services
-        return [*services, Service("sharepoint", sharepoint_routes(self), request_id_headers=("request-id",))]
+        self.sharepoint = SharePointBackend(self)
+        services[1].add_routes(sharepoint_graph_routes(self.sharepoint))
+        return [*services, Service("sharepoint", sharepoint_rest_routes(self.sharepoint),
+                                   request_id_headers=("request-id", "SPRequestGuid"))]
 
     def start(self) -> Simulator:
         files = create_certificates(self.workdir / "tls")
