@@ -1,0 +1,173 @@
+// Guest onboarding function app: everything `azd up` provisions.
+// Shape follows Azure-Samples/functions-quickstart-python-http-azd: Flex Consumption (FC1) on Linux, Python 3.12,
+// a user-assigned managed identity, storage without shared keys, Application Insights with Entra ID auth.
+// Plain resources (no registry modules), so the whole template can be read here and checked offline.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; seeds the unique resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Region for every resource; must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
+@metadata({ azd: { type: 'location' } })
+param location string
+
+@description('Resource group to create; empty = rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@allowed(['UserAssigned', 'SystemAssigned'])
+@description('Identity the app uses for storage, telemetry and Microsoft Graph. UserAssigned survives re-creating the app.')
+param identityType string = 'UserAssigned'
+
+// ---- the settings contract (docs/architecture.md, issue 3); each becomes the app setting of the same meaning ----
+
+@minLength(1)
+@description('ALLOWED_GROUP_IDS: comma-separated group object ids callers may add guests to, or *. Required: no default.')
+param allowedGroupIds string
+
+@description('ALLOWED_EMAIL_DOMAINS: optional comma-separated allow-list (*.example.com covers subdomains).')
+param allowedEmailDomains string = ''
+
+@description('BLOCKED_EMAIL_DOMAINS: optional comma-separated deny-list.')
+param blockedEmailDomains string = ''
+
+@description('INVITE_REDIRECT_URL: where a guest lands after redeeming an invitation.')
+param inviteRedirectUrl string = 'https://myapplications.microsoft.com'
+
+@description('AZURE_AUTHORITY_HOST: Entra ID login host (national clouds: https://login.microsoftonline.us, ...).')
+param authorityHost string = 'https://login.microsoftonline.com'
+
+@description('GRAPH_ENDPOINT: Microsoft Graph host without /v1.0 (national clouds: https://graph.microsoft.us, ...).')
+param graphEndpoint string = 'https://graph.microsoft.com'
+
+@allowed(['false', 'true'])
+@description('LOG_PII: log email addresses unmasked. Keep false in production.')
+param logPii string = 'false'
+
+@description('SHAREPOINT_SITE_URL: site whose list drives onboarding; empty = SharePoint intake off.')
+param sharepointSiteUrl string = ''
+
+@description('SHAREPOINT_LIST_ID: id of that list; empty = SharePoint intake off.')
+param sharepointListId string = ''
+
+@secure()
+@description('SHAREPOINT_CLIENT_STATE: shared secret echoed in webhook notifications; empty = SharePoint intake off.')
+param sharepointClientState string = ''
+
+@description('SHAREPOINT_NOTIFICATION_URL: public webhook URL (it carries a function key, so it is set after deploy).')
+param sharepointNotificationUrl string = ''
+
+// ---- sizing and optional developer access ----
+
+@description('Flex Consumption scale-out ceiling for the app.')
+param maximumInstanceCount int = 100
+
+@allowed([512, 2048, 4096])
+@description('Flex Consumption instance memory size in MB.')
+param instanceMemoryMB int = 2048
+
+@description('Object id of a developer to give the same storage data roles (to run cli.py against Azure); empty = nobody.')
+param developerPrincipalId string = ''
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var functionAppName = 'func-${resourceToken}'
+// Flex Consumption pulls the app package from this blob container (functionAppConfig.deployment.storage).
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+
+// The queues and table the app uses (docs/architecture.md "Queues"): names are a contract, created up front.
+var queueNames = [
+  'group-memberships'
+  'group-memberships-poison'
+  'guest-invitations'
+  'guest-invitations-poison'
+  'sharepoint-notifications'
+]
+var tableNames = [
+  'sharepointstate'
+]
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    queueNames: queueNames
+    tableNames: tableNames
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module function 'app/function.bicep' = {
+  name: 'function'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: 'plan-${resourceToken}'
+    identityName: 'id-${resourceToken}'
+    identityType: identityType
+    location: location
+    tags: tags
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    allowedGroupIds: allowedGroupIds
+    allowedEmailDomains: allowedEmailDomains
+    blockedEmailDomains: blockedEmailDomains
+    inviteRedirectUrl: inviteRedirectUrl
+    authorityHost: authorityHost
+    graphEndpoint: graphEndpoint
+    logPii: logPii
+    sharepointSiteUrl: sharepointSiteUrl
+    sharepointListId: sharepointListId
+    sharepointClientState: sharepointClientState
+    sharepointNotificationUrl: sharepointNotificationUrl
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    appPrincipalId: function.outputs.principalId
+    developerPrincipalId: developerPrincipalId
+  }
+}
+
+// Outputs land in the azd environment (.azure/<env>/.env); the post-provision hook reads the principal id from there.
+// Nothing secret here: no keys, no connection strings, no client state.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = function.outputs.name
+output FUNCTION_APP_BASE_URL string = '${function.outputs.uri}/api'
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output APP_IDENTITY_TYPE string = identityType
+output APP_IDENTITY_PRINCIPAL_ID string = function.outputs.principalId
+output APP_IDENTITY_CLIENT_ID string = function.outputs.clientId
+output SHAREPOINT_SITE_URL string = sharepointSiteUrl

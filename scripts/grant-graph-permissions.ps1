@@ -1,0 +1,133 @@
+<#
+.SYNOPSIS
+Grants the app's managed identity (or app registration) exactly the Microsoft Graph application permissions it needs.
+
+.DESCRIPTION
+Microsoft Graph PowerShell version of scripts/grant-graph-permissions.sh. Assigns User.Invite.All,
+GroupMember.ReadWrite.All and User.Read.All (plus, with -SharePoint, Sites.Selected or, with -SitesReadWriteAll,
+Sites.ReadWrite.All) to a service principal. Already-granted permissions are left as they are; every step is printed.
+A managed identity gets app roles only through this API: the portal has no button for it.
+Needs the Microsoft.Graph.Applications module (and Microsoft.Graph.Sites for -SiteUrl), and an account that may
+grant Graph application permissions (Privileged Role Administrator or Global Administrator); -SiteUrl needs a
+SharePoint Administrator. See docs/deploy.md.
+
+.EXAMPLE
+./scripts/grant-graph-permissions.ps1 -PrincipalId 11111111-2222-3333-4444-555555555555
+./scripts/grant-graph-permissions.ps1 -PrincipalId <id> -SharePoint -SiteUrl https://contoso.sharepoint.com/sites/onboarding
+./scripts/grant-graph-permissions.ps1 -FromAzd      # the azd post-provision hook (azure.yaml)
+#>
+[CmdletBinding()]
+param(
+    # Object id of the service principal (for a managed identity: its principal id).
+    [string]$PrincipalId,
+    # Read APP_IDENTITY_PRINCIPAL_ID (and SHAREPOINT_SITE_URL, if set) from the azd environment.
+    [switch]$FromAzd,
+    # Also grant Sites.Selected (then grant the site itself with -SiteUrl).
+    [switch]$SharePoint,
+    # With -SharePoint: grant Sites.ReadWrite.All instead of Sites.Selected (fallback; write access to EVERY site).
+    [switch]$SitesReadWriteAll,
+    # Grant the identity the 'write' role on this one site (what Sites.Selected needs).
+    [string]$SiteUrl,
+    # Show what would be granted, change nothing.
+    [switch]$DryRun
+)
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+
+$GraphAppId = '00000003-0000-0000-c000-000000000000'  # Microsoft Graph's service principal appId
+# Application permission (app role) ids on Microsoft Graph (learn.microsoft.com/graph/permissions-reference).
+$RoleNames = [ordered]@{
+    '09850681-111b-4a89-9bed-3f2cae46d706' = 'User.Invite.All'
+    'dbaae8cf-10b5-4b86-a4a1-f871c94c6695' = 'GroupMember.ReadWrite.All'
+    'df021288-bdef-4463-88db-98f22de89214' = 'User.Read.All'
+    '883ea226-0bf2-4a8f-9f9d-92c9162a727d' = 'Sites.Selected'
+    '9492366f-7969-46a4-8d15-ed1a20078fff' = 'Sites.ReadWrite.All'
+}
+
+function Get-AzdValue([string]$Name) {
+    # Hooks get the azd environment as environment variables; otherwise ask azd.
+    $value = [Environment]::GetEnvironmentVariable($Name)
+    if (-not $value -and (Get-Command azd -ErrorAction SilentlyContinue)) {
+        $value = (azd env get-value $Name 2>$null)
+        if ($LASTEXITCODE -ne 0) { $value = '' }
+    }
+    return $value
+}
+
+function Get-WantedRoles {
+    $wanted = @('09850681-111b-4a89-9bed-3f2cae46d706', 'dbaae8cf-10b5-4b86-a4a1-f871c94c6695',
+        'df021288-bdef-4463-88db-98f22de89214')
+    if ($SharePoint -and $SitesReadWriteAll) { $wanted += '9492366f-7969-46a4-8d15-ed1a20078fff' }
+    elseif ($SharePoint) { $wanted += '883ea226-0bf2-4a8f-9f9d-92c9162a727d' }
+    return $wanted
+}
+
+function Grant-AppRoles($GraphSp) {
+    $assigned = @(Get-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $PrincipalId -All |
+        Where-Object { $_.ResourceId -eq $GraphSp.Id } | ForEach-Object { $_.AppRoleId })
+    foreach ($role in Get-WantedRoles) {
+        $name = $RoleNames[$role]
+        if ($assigned -contains $role) { Write-Host "already granted: $name ($role)"; continue }
+        if ($DryRun) { Write-Host "would grant:     $name ($role)"; continue }
+        try {
+            New-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $PrincipalId -PrincipalId $PrincipalId `
+                -ResourceId $GraphSp.Id -AppRoleId $role | Out-Null
+        }
+        catch {
+            Write-Error ("Granting $name failed: $($_.Exception.Message)`n" +
+                "Ask a Privileged Role Administrator (or Global Administrator) to run this script. Until then the app " +
+                "answers 502 naming the missing permission, and 'python cli.py doctor' lists it.")
+        }
+        Write-Host "granted:         $name ($role)"
+    }
+}
+
+function Grant-SiteWrite($Principal) {
+    # Sites.Selected grants nothing by itself: the identity also needs a role on each site
+    # (POST /sites/{id}/permissions, Graph docs site-post-permissions; caller: SharePoint Administrator).
+    $uri = [Uri]$SiteUrl
+    if ($uri.Scheme -ne 'https') { throw "-SiteUrl must be an https URL: $SiteUrl" }
+    $path = $uri.AbsolutePath.TrimEnd('/')
+    $siteKey = if ($path) { "$($uri.Host):$path" } else { $uri.Host }
+    $site = Get-MgSite -SiteId $siteKey
+    $granted = @(Get-MgSitePermission -SiteId $site.Id -All | Where-Object {
+            @($_.GrantedToIdentitiesV2 | Where-Object { $_.Application.Id -eq $Principal.AppId }).Count -gt 0 -or
+            @($_.GrantedToIdentities | Where-Object { $_.Application.Id -eq $Principal.AppId }).Count -gt 0
+        } | ForEach-Object { $_.Roles })
+    if ($granted | Where-Object { $_ -in @('write', 'owner', 'fullcontrol') }) {
+        Write-Host "already granted: site write on $SiteUrl"; return
+    }
+    if ($DryRun) { Write-Host "would grant:     site write on $SiteUrl"; return }
+    $body = @{
+        roles               = @('write')
+        grantedToIdentities = @(@{ application = @{ id = $Principal.AppId; displayName = $Principal.DisplayName } })
+    }
+    New-MgSitePermission -SiteId $site.Id -BodyParameter $body | Out-Null
+    Write-Host "granted:         site write on $SiteUrl"
+}
+
+if ($FromAzd) {
+    $PrincipalId = Get-AzdValue 'APP_IDENTITY_PRINCIPAL_ID'
+    if (-not $PrincipalId) { throw "APP_IDENTITY_PRINCIPAL_ID is not in the azd environment: run 'azd provision' first" }
+    $azdSite = Get-AzdValue 'SHAREPOINT_SITE_URL'
+    if ($azdSite) { $SharePoint = $true; $SiteUrl = $azdSite }
+}
+if (-not $PrincipalId) { throw 'Give -PrincipalId <object id> or -FromAzd.' }
+if ($SiteUrl -and -not $SharePoint) { throw '-SiteUrl goes with -SharePoint.' }
+
+$scopes = @('AppRoleAssignment.ReadWrite.All', 'Application.Read.All')
+if ($SiteUrl -and -not $SitesReadWriteAll) { $scopes += 'Sites.FullControl.All' }
+Connect-MgGraph -Scopes $scopes -NoWelcome
+
+$principal = Get-MgServicePrincipal -ServicePrincipalId $PrincipalId
+$graphSp = Get-MgServicePrincipal -Filter "appId eq '$GraphAppId'"
+if (-not $graphSp) { throw "Microsoft Graph's service principal was not found in this tenant." }
+
+Write-Host "Microsoft Graph permissions for $($principal.DisplayName) (object id $PrincipalId, app id $($principal.AppId))"
+Grant-AppRoles $graphSp
+if ($SiteUrl -and -not $SitesReadWriteAll) { Grant-SiteWrite $principal }
+elseif ($SharePoint -and -not $SitesReadWriteAll) {
+    Write-Host 'note: Sites.Selected needs a site grant too: rerun with -SiteUrl <site URL>'
+}
+Write-Host 'Check with: python cli.py doctor   (or GET /api/health)'
