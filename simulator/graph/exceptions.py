@@ -1,0 +1,64 @@
+"""Graph's errors for users, invitations and groups, with the codes and texts Graph uses (see docs/simulator.md
+for the source of each; where the exact JSON is undocumented the text is the one reported publicly)."""
+
+from __future__ import annotations
+
+from ..errors import GraphError
+
+
+def resource_not_found(object_id: str) -> GraphError:
+    # MGDC api/group-post-members.md troubleshooting; cloud-facts "Unknown or not yet replicated object".
+    return GraphError(404, "Request_ResourceNotFound",
+                      f"Resource '{object_id}' does not exist or one of its queried reference-property objects "
+                      "are not present.")
+
+
+def invalid_object_identifier(value: str) -> GraphError:
+    return GraphError(400, "Request_BadRequest", f"Invalid object identifier '{value}'.")
+
+
+def already_member() -> GraphError:
+    return GraphError(400, "Request_BadRequest",
+                      "One or more added object references already exist for the following modified properties: "
+                      "'members'.")
+
+
+def guests_not_allowed() -> GraphError:
+    return GraphError(403, "Authorization_RequestDenied",
+                      "Guests users are not allowed to join this Unified Group due to policy setting.")
+
+
+def invalid_filter() -> GraphError:
+    return GraphError(400, "BadRequest", "Invalid filter clause")
+
+
+def unsupported_filter(prop: str) -> GraphError:
+    # Operators that need advanced query capabilities (MGDC concepts/aad-advanced-queries.md).
+    return GraphError(400, "Request_UnsupportedQuery",
+                      f"Unsupported or invalid query filter clause specified for property '{prop}' of resource 'User'.")
+
+
+def search_needs_eventual() -> GraphError:
+    return GraphError(400, "Request_UnsupportedQuery",
+                      "Request with $search query parameter only works through MSGraph with a special request header: "
+                      "'ConsistencyLevel: eventual'")
+
+
+def count_needs_eventual() -> GraphError:
+    return GraphError(400, "Request_UnsupportedQuery",
+                      "$count is not currently supported without the 'ConsistencyLevel: eventual' request header.")
+
+
+def unreadable_json() -> GraphError:
+    return GraphError(400, "BadRequest",
+                      "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is "
+                      "of valid JSON format.")
+
+
+def bad_request(message: str, code: str = "BadRequest") -> GraphError:
+    return GraphError(400, code, message)
+
+
+def unknown_property(name: str, entity: str) -> GraphError:
+    return GraphError(400, "Request_BadRequest", f"Could not find a property named '{name}' on type "
+                      f"'microsoft.graph.{entity}'.")
