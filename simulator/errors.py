@@ -83,8 +83,9 @@ class EntraError(ServiceError):
         timestamp = now.strftime("%Y-%m-%d %H:%M:%SZ")
         correlation_id = request.headers.get("client-request-id") or str(uuid.uuid4())
         description = (
-            f"AADSTS{self.aadsts}: {self.description} Trace ID: {request_id} "
-            f"Correlation ID: {correlation_id} Timestamp: {timestamp}"
+            # Entra separates these with CRLF (seen in every quoted body, e.g. Azure/azure-cli#22145).
+            f"AADSTS{self.aadsts}: {self.description}\r\nTrace ID: {request_id}\r\n"
+            f"Correlation ID: {correlation_id}\r\nTimestamp: {timestamp}"
         )
         return Response.json(
             self.status,
