@@ -1,0 +1,73 @@
+"""The results file: appended and flushed per row, read back for resume, compacted at the end."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.bulk.results import COLUMNS, DONE, FAILED, PENDING, ResultsFile, ResultsFileError, RowResult
+
+USER = "2c6f1dab-0000-4000-8000-0000000000aa"
+GROUP = "1b5e0c9a-0000-4000-8000-000000000001"
+
+
+def test_each_record_is_on_disk_before_the_file_is_closed(tmp_path) -> None:
+    path = tmp_path / "out.csv"
+    results = ResultsFile(path).open()
+    results.record(RowResult(3, "alice@fabrikam.com", user_id=USER, groups={GROUP: "added"}).settle())
+    lines = path.read_text(encoding="utf-8").splitlines()  # read while still open: flushed per row
+    assert lines[0] == ",".join(COLUMNS)
+    assert lines[1].startswith(f"3,alice@fabrikam.com,done,,{USER},,{GROUP}=added,")
+    results.close()
+
+
+def test_the_last_record_of_a_row_wins_and_keys_ignore_address_case(tmp_path) -> None:
+    path = tmp_path / "out.csv"
+    with ResultsFile(path) as results:
+        results.record(RowResult(3, "Alice@fabrikam.com", invitation="invited", user_id=USER,
+                                 groups={GROUP: "pending"}).settle())
+        results.record(RowResult(3, "Alice@fabrikam.com", invitation="invited", user_id=USER,
+                                 groups={GROUP: "added"}).settle())
+        results.record(RowResult(4, "bob@fabrikam.com", error="403 Forbidden").settle())
+    history = ResultsFile(path).load()
+    assert history[(3, "alice@fabrikam.com")].status == DONE
+    assert history[(3, "alice@fabrikam.com")].invitation == "invited"
+    assert history[(4, "bob@fabrikam.com")].status == FAILED
+
+
+def test_settle_is_done_only_with_a_user_and_every_group_in() -> None:
+    assert RowResult(2, "a@b.example", user_id=USER, groups={GROUP: "already-member"}).settle().status == DONE
+    assert RowResult(2, "a@b.example", user_id=USER, groups={GROUP: "pending"}).settle().status == PENDING
+    assert RowResult(2, "a@b.example", user_id=USER, groups={GROUP: "failed"}).settle().status == FAILED
+    assert RowResult(2, "a@b.example", error="boom").settle().status == FAILED
+
+
+def test_a_line_cut_short_by_a_crash_is_ignored_and_the_next_run_appends_on_a_fresh_line(tmp_path) -> None:
+    path = tmp_path / "out.csv"
+    with ResultsFile(path) as results:
+        results.record(RowResult(2, "alice@fabrikam.com", user_id=USER).settle())
+    with path.open("a", encoding="utf-8", newline="") as handle:
+        handle.write("3,bob@fabrikam.com,do")  # the process died here
+    assert set(ResultsFile(path).load()) == {(2, "alice@fabrikam.com")}
+    with ResultsFile(path) as results:
+        results.record(RowResult(3, "bob@fabrikam.com", user_id=USER).settle())
+    assert ResultsFile(path).load()[(3, "bob@fabrikam.com")].status == DONE
+
+
+def test_compact_leaves_one_line_per_row_in_file_order(tmp_path) -> None:
+    path = tmp_path / "out.csv"
+    results = ResultsFile(path).open()
+    results.record(RowResult(5, "bob@fabrikam.com", user_id=USER).settle())
+    results.record(RowResult(2, "alice@fabrikam.com", user_id=USER, groups={GROUP: "pending"}).settle())
+    results.record(RowResult(2, "alice@fabrikam.com", user_id=USER, groups={GROUP: "added"}).settle())
+    results.close()
+    results.compact([(2, "alice@fabrikam.com"), (5, "bob@fabrikam.com")])
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [line.split(",")[:3] for line in lines[1:]] == [["2", "alice@fabrikam.com", "done"],
+                                                           ["5", "bob@fabrikam.com", "done"]]
+
+
+def test_a_file_that_is_not_a_results_file_is_refused(tmp_path) -> None:
+    path = tmp_path / "invitees.csv"
+    path.write_text("email,displayName\nalice@fabrikam.com,Alice\n", encoding="utf-8")
+    with pytest.raises(ResultsFileError, match="not a results file"):
+        ResultsFile(path).load()
