@@ -51,7 +51,9 @@ def azurite() -> Iterator[str]:
         pytest.fail("Azurite is not running and not installed: run `npm install` (see README).")
     location = tempfile.mkdtemp(prefix="azurite-")
     process = subprocess.Popen(  # noqa: S603 (fixed arguments)
-        [str(binary), "--silent", "--skipApiVersionCheck", "--inMemoryPersistence", "--location", location],
+        # Azurite 3.35 refuses --location together with --inMemoryPersistence (run it in the temp dir instead) and
+        # sends telemetry unless told not to.
+        [str(binary), "--silent", "--skipApiVersionCheck", "--inMemoryPersistence", "--disableTelemetry"], cwd=location,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
