@@ -1,0 +1,43 @@
+"""The command-line door: ``python cli.py <command> …``. Each command is a module here exposing
+``register(subparsers)``, which adds its parser and sets ``handler`` (``args -> exit code``) as a default.
+
+Exit codes shared by every command: 0 done, 1 done in part (see the output), 2 usage or configuration error,
+3 a remote service (storage, Graph) failed or refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# One line per command module; each is imported only to register its parser.
+COMMAND_MODULES: tuple[str, ...] = (
+    "shared.cli.poison",
+)
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REMOTE = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python cli.py",
+        description="Guest onboarding for Microsoft 365: operator and bulk tools.",
+        epilog="Exit codes: 0 done, 1 done in part, 2 usage or configuration error, 3 a remote service failed.",
+    )
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: the process arguments), run the chosen command, return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
