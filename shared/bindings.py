@@ -1,0 +1,24 @@
+"""The azure.functions adapter (the only module that imports it): trigger objects in, HttpResponse / Out values out.
+Each function is a door: it translates, the core decides."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from .http_api import handle_invitation
+from .membership import process_membership
+
+
+def invite_http(req: func.HttpRequest, memberships: func.Out[list[str]]) -> func.HttpResponse:
+    headers = {name.lower(): value for name, value in req.headers.items()}
+    answer = handle_invitation(headers, req.get_body() or b"")
+    if answer.messages:
+        memberships.set(answer.messages)
+    return func.HttpResponse(answer.body, status_code=answer.status, headers=answer.headers)
+
+
+def add_membership(msg: func.QueueMessage, poison: func.Out[str]) -> None:
+    """Raises RetryLater for a transient failure: the host then delivers the message again."""
+    result = process_membership(msg.get_body(), msg.dequeue_count)
+    if result.poison is not None:
+        poison.set(result.poison)

@@ -1,0 +1,189 @@
+"""Microsoft Graph over one keep-alive ``requests.Session``: timeouts, retries within a time budget, typed errors.
+
+Retry rules and where they live:
+- connection failures before the request was sent: urllib3 ``Retry(connect=…)`` on the adapter (always safe);
+- 429/503/504 with ``Retry-After``: wait that long (MGDC concepts/throttling.md, concepts/errors.md); other
+  transient answers (408, 429/5xx without the header, no answer at all): exponential backoff with jitter;
+- 401: drop the cached token once and try again;
+- all of it within a :class:`Budget` per logical call, so an HTTP invocation answers well within Logic Apps'
+  120 s. Our own loop does the status-level retries because urllib3 cannot express the budget, the 401 rule,
+  or "an invitation POST that lost its answer must not be replayed blindly" (``idempotent=False``).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
+
+from .credentials import TokenProvider
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 20.0
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+NOT_APPLIED_STATUSES = frozenset({429, 503})
+USER_FIELDS = ("id", "displayName", "mail", "userPrincipalName", "userType", "externalUserState", "otherMails")
+
+
+class GraphError(Exception):
+    """Graph's answer to a failed call (status, code, message, request-id), or no answer (``status`` None)."""
+
+    def __init__(self, status: int | None, code: str, message: str, request_id: str | None = None,
+                 retry_after: float | None = None, *, ambiguous: bool = False) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.ambiguous = ambiguous  # the request may have been applied although no answer came back
+
+    @property
+    def transient(self) -> bool:
+        return self.status is None or self.status in TRANSIENT_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "code": self.code, "message": self.message, "graphRequestId": self.request_id}
+
+    @classmethod
+    def from_response(cls, response: requests.Response) -> GraphError:
+        try:
+            error = response.json().get("error") or {}
+        except (ValueError, AttributeError):
+            error = {}
+        inner = error.get("innerError") or {}
+        return cls(response.status_code, str(error.get("code") or f"HTTP{response.status_code}"),
+                   str(error.get("message") or response.reason or ""),
+                   response.headers.get("request-id") or inner.get("request-id"),
+                   _retry_after(response.headers.get("Retry-After")))
+
+    @classmethod
+    def no_answer(cls, error: requests.RequestException, *, ambiguous: bool) -> GraphError:
+        code = "timeout" if isinstance(error, requests.Timeout) else "connectionFailed"
+        return cls(None, code, f"no answer from Graph ({type(error).__name__})", ambiguous=ambiguous)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return Retry(retry_after_max=3600).parse_retry_after(value)  # seconds or an HTTP date (RFC 9110)
+    except InvalidHeader:
+        return None
+
+
+class Budget:
+    """How long one logical call (all its requests, waits and retries) may take."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.deadline = clock() + seconds
+
+    def remaining(self) -> float:
+        return self.deadline - self._clock()
+
+
+def new_session(pool_size: int = 10) -> requests.Session:
+    session = requests.Session()
+    # Connect errors happen before anything is sent, so retrying them is safe for every method.
+    retry = Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0, backoff_factor=0.2,
+                  raise_on_status=False)
+    session.mount("https://", HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size))
+    session.headers.update({"Accept": "application/json"})
+    return session
+
+
+class GraphClient:
+    def __init__(self, graph_endpoint: str, tokens: TokenProvider, *, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+        self.graph_endpoint = graph_endpoint.rstrip("/")
+        self.base_url = f"{self.graph_endpoint}/v1.0"
+        self.tokens = tokens
+        self.session = session or new_session()
+        self.sleep = sleep
+        self.clock = clock
+        self.random = random.Random()
+
+    def budget(self, seconds: float) -> Budget:
+        return Budget(seconds, self.clock)
+
+    def close(self) -> None:
+        self.session.close()
+
+    # ---- the calls the app makes -------------------------------------------------------------------------
+    def find_users_by_email(self, email: str, budget: Budget, request_id: str | None = None) -> list[dict]:
+        """Users whose mail, userPrincipalName, otherMails or proxyAddresses is ``email`` (MGDC api/user-list.md;
+        the filter is the one entra-docs customize-invitation-api.md suggests). The OData literal doubles quotes."""
+        literal = email.replace("'", "''")
+        odata_filter = (f"mail eq '{literal}' or userPrincipalName eq '{literal}' or "
+                        f"otherMails/any(x:x eq '{literal}') or proxyAddresses/any(x:x eq 'SMTP:{literal}')")
+        query = {"$filter": odata_filter, "$select": ",".join(USER_FIELDS), "$top": "5"}
+        answer = self.request("GET", "/users", query=query, budget=budget, request_id=request_id)
+        return list((answer or {}).get("value") or [])
+
+    def invite(self, invitation: dict, budget: Budget, request_id: str | None = None) -> dict:
+        """POST /invitations (MGDC api/invitation-post.md). Not replayed after a lost answer: see onboarding."""
+        return self.request("POST", "/invitations", body=invitation, budget=budget, idempotent=False,
+                            request_id=request_id) or {}
+
+    def add_member(self, group_id: str, user_id: str, budget: Budget, request_id: str | None = None) -> None:
+        """POST /groups/{id}/members/$ref (MGDC api/group-post-members.md). Replaying it is safe: a second add
+        answers "already exist", which the caller treats as done."""
+        reference = {"@odata.id": f"{self.base_url}/directoryObjects/{user_id}"}
+        self.request("POST", f"/groups/{quote(group_id, safe='')}/members/$ref", body=reference, budget=budget,
+                     request_id=request_id)
+
+    # ---- the retry loop -------------------------------------------------------------------------------------
+    def request(self, method: str, path: str, *, budget: Budget, query: dict[str, str] | None = None,
+                body: Any = None, idempotent: bool = True, request_id: str | None = None) -> Any:
+        """One logical call: the parsed JSON answer (None when empty), or GraphError once retries are spent."""
+        url = self.base_url + path
+        if query:
+            url += "?" + "&".join(f"{key}={quote(value, safe=',')}" for key, value in query.items())
+        token_refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._send(method, url, body, budget, request_id)
+            except requests.RequestException as failure:
+                error = GraphError.no_answer(failure, ambiguous=not idempotent)
+            else:
+                if response.status_code < 400:
+                    return response.json() if response.content else None
+                error = GraphError.from_response(response)
+                if response.status_code == 401 and not token_refreshed:
+                    token_refreshed = True  # expired or revoked token: fetch a new one, once
+                    self.tokens.invalidate()
+                    continue
+                if not error.transient:
+                    raise error
+                # 429 and 503 refuse before doing anything; a 500/502/504 may come after the work was done.
+                error.ambiguous = not idempotent and error.status not in NOT_APPLIED_STATUSES
+            if error.ambiguous:
+                raise error  # not replayed blindly: the caller must first find out whether it was applied
+            delay = error.retry_after if error.retry_after is not None else self.backoff(attempt)
+            if attempt >= MAX_ATTEMPTS or delay > budget.remaining():
+                raise error
+            self.sleep(delay)
+
+    def _send(self, method: str, url: str, body: Any, budget: Budget, request_id: str | None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.tokens.token()}"}
+        if request_id:
+            headers["client-request-id"] = request_id  # Graph echoes it; ties our logs to Graph's
+        read_timeout = max(1.0, min(READ_TIMEOUT, budget.remaining()))
+        return self.session.request(method, url, json=body, headers=headers, timeout=(CONNECT_TIMEOUT, read_timeout))
+
+    def backoff(self, attempt: int) -> float:
+        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+        return ceiling / 2 + self.random.uniform(0, ceiling / 2)  # "equal jitter": spread out, never zero

@@ -1,0 +1,48 @@
+"""Who may be invited and into which groups: ALLOWED/BLOCKED_EMAIL_DOMAINS and ALLOWED_GROUP_IDS.
+
+Domain patterns: ``fabrikam.com`` matches that domain only; ``*.fabrikam.com`` matches its subdomains
+(``eu.fabrikam.com``), not ``fabrikam.com`` itself (list both to allow both). Blocked wins over allowed.
+Group ids: ``*`` allows any group; an empty or unset ALLOWED_GROUP_IDS allows none (the secure default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .email_address import domain_of
+from .problems import FieldError, Problem, policy_refused
+from .settings import Settings
+
+
+def domain_matches(domain: str, pattern: str) -> bool:
+    domain, pattern = domain.lower(), pattern.lower()
+    if pattern.startswith("*."):
+        return domain.endswith(pattern[1:])
+    return domain == pattern
+
+
+def _first_match(domain: str, patterns: Iterable[str]) -> str | None:
+    return next((pattern for pattern in patterns if domain_matches(domain, pattern)), None)
+
+
+def check_policy(settings: Settings, email: str, group_ids: Iterable[str]) -> Problem | None:
+    """A 403 problem naming each refused domain or group and the setting that governs it, or None."""
+    errors: list[FieldError] = []
+    governing: list[str] = []
+    domain = domain_of(email)
+    blocked = _first_match(domain, settings.blocked_email_domains)
+    if blocked:
+        errors.append(FieldError("email", f"the domain {domain} is blocked (matches {blocked!r})"))
+        governing.append("BLOCKED_EMAIL_DOMAINS")
+    elif settings.allowed_email_domains and not _first_match(domain, settings.allowed_email_domains):
+        errors.append(FieldError("email", f"the domain {domain} is not in the allowed domains"))
+        governing.append("ALLOWED_EMAIL_DOMAINS")
+    refused_groups = [
+        (index, group_id) for index, group_id in enumerate(group_ids)
+        if not settings.allow_any_group and group_id not in settings.allowed_group_ids
+    ]
+    for index, group_id in refused_groups:
+        errors.append(FieldError(f"groupIds[{index}]", f"group {group_id} is not in the allowed groups"))
+    if refused_groups:
+        governing.append("ALLOWED_GROUP_IDS")
+    return policy_refused(errors, governing) if errors else None

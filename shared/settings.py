@@ -1,0 +1,198 @@
+"""The app's settings: read from the environment once, validated, frozen.
+
+The setting names are a contract with operators and the deployment templates (issue 3); a bad value fails
+loudly with a :class:`SettingsError` naming every offending setting.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
+DEFAULT_INVITE_REDIRECT_URL = "https://myapplications.microsoft.com"
+
+_DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_TENANT_DOMAIN = re.compile(r"^[a-z0-9.-]{1,253}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(Exception):
+    """One or more settings are missing or malformed. ``problems`` maps each setting name to what is wrong."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        super().__init__("; ".join(f"{name}: {message}" for name, message in self.problems.items()))
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.problems)
+
+
+class CredentialMode(StrEnum):
+    SECRET = "secret"  # noqa: S105 (a mode name, not a secret)
+    CERTIFICATE = "certificate"
+    MANAGED_IDENTITY = "managed_identity"
+
+
+@dataclass(frozen=True)
+class Settings:
+    credential_mode: CredentialMode
+    tenant_id: str | None
+    client_id: str | None
+    client_secret: str | None = field(repr=False)
+    certificate_path: str | None
+    certificate_password: str | None = field(repr=False)
+    authority_host: str = DEFAULT_AUTHORITY_HOST
+    graph_endpoint: str = DEFAULT_GRAPH_ENDPOINT
+    invite_redirect_url: str = DEFAULT_INVITE_REDIRECT_URL
+    allow_any_group: bool = False
+    allowed_group_ids: frozenset[str] = frozenset()
+    allowed_email_domains: tuple[str, ...] = ()
+    blocked_email_domains: tuple[str, ...] = ()
+    log_pii: bool = False
+
+    @property
+    def graph_scope(self) -> str:
+        return f"{self.graph_endpoint}/.default"
+
+    @property
+    def graph_base_url(self) -> str:
+        return f"{self.graph_endpoint}/v1.0"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build the settings from ``environ`` (os.environ in the app); raise SettingsError naming every problem."""
+        reader = _Reader(environ)
+        mode, tenant_id, client_id, secret, cert_path, cert_password = _credential_settings(reader)
+        allow_any, group_ids = _group_ids(reader, "ALLOWED_GROUP_IDS")
+        settings = cls(
+            credential_mode=mode,
+            tenant_id=tenant_id,
+            client_id=client_id,
+            client_secret=secret,
+            certificate_path=cert_path,
+            certificate_password=cert_password,
+            authority_host=reader.https_url("AZURE_AUTHORITY_HOST", DEFAULT_AUTHORITY_HOST, origin_only=True),
+            graph_endpoint=reader.https_url("GRAPH_ENDPOINT", DEFAULT_GRAPH_ENDPOINT, origin_only=True),
+            invite_redirect_url=reader.https_url("INVITE_REDIRECT_URL", DEFAULT_INVITE_REDIRECT_URL),
+            allow_any_group=allow_any,
+            allowed_group_ids=group_ids,
+            allowed_email_domains=reader.domains("ALLOWED_EMAIL_DOMAINS"),
+            blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
+            log_pii=reader.boolean("LOG_PII", default=False),
+        )
+        if reader.problems:
+            raise SettingsError(reader.problems)
+        return settings
+
+
+def _credential_settings(reader: _Reader) -> tuple:
+    secret = reader.text("AZURE_CLIENT_SECRET")
+    cert_path = reader.text("AZURE_CLIENT_CERTIFICATE_PATH")
+    cert_password = reader.text("AZURE_CLIENT_CERTIFICATE_PASSWORD")
+    client_id = reader.guid("AZURE_CLIENT_ID")
+    tenant_id = reader.tenant("AZURE_TENANT_ID")
+    if secret and cert_path:
+        reader.fail("AZURE_CLIENT_CERTIFICATE_PATH", "set either AZURE_CLIENT_SECRET or a certificate, not both")
+    if secret or cert_path:
+        mode = CredentialMode.SECRET if secret else CredentialMode.CERTIFICATE
+        for name, value in (("AZURE_TENANT_ID", tenant_id), ("AZURE_CLIENT_ID", client_id)):
+            if not value and name not in reader.problems:
+                reader.fail(name, f"required with {'AZURE_CLIENT_SECRET' if secret else 'a client certificate'}")
+    else:
+        mode = CredentialMode.MANAGED_IDENTITY
+        if cert_password:
+            reader.fail("AZURE_CLIENT_CERTIFICATE_PASSWORD", "set without AZURE_CLIENT_CERTIFICATE_PATH")
+    return mode, tenant_id, client_id, secret, cert_path, cert_password
+
+
+def _group_ids(reader: _Reader, name: str) -> tuple[bool, frozenset[str]]:
+    raw = reader.text(name) or ""
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if items == ["*"]:
+        return True, frozenset()
+    ids = set()
+    for item in items:
+        try:
+            ids.add(str(uuid.UUID(item)))
+        except ValueError:
+            reader.fail(name, f"{item!r} is not a group id (GUID); use a comma-separated list of ids, or '*'")
+    return False, frozenset(ids)
+
+
+class _Reader:
+    """Reads raw values and records problems instead of stopping at the first one."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: dict[str, str] = {}
+
+    def fail(self, name: str, message: str) -> None:
+        self.problems.setdefault(name, message)
+
+    def text(self, name: str) -> str | None:
+        value = (self.environ.get(name) or "").strip()
+        return value or None
+
+    def guid(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            self.fail(name, f"{value!r} is not a GUID")
+            return None
+
+    def tenant(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            if _TENANT_DOMAIN.match(value.lower()) and "." in value:
+                return value.lower()
+            self.fail(name, f"{value!r} is neither a tenant id (GUID) nor a tenant domain name")
+            return None
+
+    def https_url(self, name: str, default: str, *, origin_only: bool = False) -> str:
+        value = (self.text(name) or default).rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            self.fail(name, f"{value!r} is not an absolute https URL")
+        elif origin_only and (parts.path or parts.query or parts.fragment):
+            self.fail(name, f"{value!r} must be scheme and host only (e.g. {default})")
+        return value
+
+    def boolean(self, name: str, *, default: bool) -> bool:
+        value = self.text(name)
+        if value is None:
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        self.fail(name, f"{value!r} is not a boolean (true or false)")
+        return default
+
+    def domains(self, name: str) -> tuple[str, ...]:
+        raw = self.text(name) or ""
+        result = []
+        for item in (part.strip().lower() for part in raw.split(",")):
+            if not item:
+                continue
+            bare = item[2:] if item.startswith("*.") else item
+            labels = bare.split(".")
+            if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
+                self.fail(name, f"{item!r} is not a domain name or '*.domain' pattern")
+                continue
+            result.append(item)
+        return tuple(result)
