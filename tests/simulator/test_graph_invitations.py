@@ -153,3 +153,14 @@ def test_throttling_can_be_switched_off(sim):
     sim.throttling = False
     graph = graph_as(sim)
     assert [graph.post("/invitations", invite(f"u{i}@fabrikam.example")).status_code for i in range(3)] == [201] * 3
+
+
+def test_concurrent_invitations_of_one_address_make_one_guest_and_one_email(sim):
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = invite("race@fabrikam.example", sendInvitationMessage=True)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: graph_as(sim).post("/invitations", body), range(8)))
+    assert [a.status_code for a in answers] == [201] * 8
+    assert len({a.json()["invitedUser"]["id"] for a in answers}) == 1
+    assert sim.graph.emails_to("race@fabrikam.example") == 1
