@@ -12,7 +12,7 @@ grant Graph application permissions (Privileged Role Administrator or Global Adm
 SharePoint Administrator. See docs/deploy.md.
 
 .EXAMPLE
-./scripts/grant-graph-permissions.ps1 -PrincipalId 11111111-2222-3333-4444-555555555555
+./scripts/grant-graph-permissions.ps1 -PrincipalId <principal object id>
 ./scripts/grant-graph-permissions.ps1 -PrincipalId <id> -SharePoint -SiteUrl https://contoso.sharepoint.com/sites/onboarding
 ./scripts/grant-graph-permissions.ps1 -FromAzd      # the azd post-provision hook (azure.yaml)
 #>
