@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from simulator.graph.models import ACCEPTED_GUEST_ID, PENDING_GUEST_ID, PENDING_GUEST_MAIL
@@ -156,8 +158,6 @@ def test_throttling_can_be_switched_off(sim):
 
 
 def test_concurrent_invitations_of_one_address_make_one_guest_and_one_email(sim):
-    from concurrent.futures import ThreadPoolExecutor
-
     body = invite("race@fabrikam.example", sendInvitationMessage=True)
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: graph_as(sim).post("/invitations", body), range(8)))
