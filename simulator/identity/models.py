@@ -252,6 +252,8 @@ class IdentityBackend:
                 kind = "+".join(k for k, v in (("secret", app.secret), ("certificate", app.certificate)) if v)
                 lines.append(f"  app  {app.client_id}  {by_id.get(id(app), app.display_name)} ({kind or 'none'})"
                              f"  roles: {', '.join(sorted(app.roles)) or '-'}")
+                if app.certificate:
+                    lines.append(f"       certificate (PEM key + cert): {app.certificate_path}")
             for mi in self.managed_identities.values():
                 kind = "user-assigned" if mi.user_assigned else "system-assigned"
                 lines.append(f"  mi   {mi.client_id}  {by_id.get(id(mi), mi.display_name)} ({kind})"

@@ -1,0 +1,107 @@
+"""``python -m simulator``: run the local tenant until Ctrl-C and print how to point an app at it.
+
+Secrets (the default app's client secret, IDENTITY_HEADER) are never printed: they go to an env file readable
+only by you, whose path is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from . import Simulator
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=8400,
+                        help="base port: login here, Graph +1, managed identity +2, SharePoint +3 (0 = any free)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    parser.add_argument("--seed", type=Path, help="JSON seed file (see docs/simulator.md); default: the demo tenant")
+    parser.add_argument("--replication-lag", type=float, default=0.0, metavar="SECONDS",
+                        help="simulated seconds a new user stays invisible to membership writes")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per real second")
+    parser.add_argument("--no-throttling", action="store_true", help="turn Graph's throttling budgets off")
+    parser.add_argument("--token-lifetime", type=int, default=3599, metavar="SECONDS",
+                        help="lifetime of issued access tokens")
+    parser.add_argument("--workdir", type=Path, help="where to write the CA, certificates and env file "
+                                                     "(default: a temporary directory removed at exit)")
+    return parser.parse_args(argv)
+
+
+def env_lines(sim: Simulator) -> dict[str, str]:
+    """The settings an app (or a shell) needs to use this tenant, secrets included: for the env file only."""
+    app = sim.identity.named.get("default_app")
+    values = {
+        "AZURE_AUTHORITY_HOST": sim.authority_host,
+        "GRAPH_ENDPOINT": sim.graph_endpoint,
+        "REQUESTS_CA_BUNDLE": str(sim.ca_path),
+        "AZURE_TENANT_ID": sim.tenant_id,
+        "IDENTITY_ENDPOINT": sim.identity_endpoint,
+        "IDENTITY_HEADER": sim.identity_header,
+    }
+    if app is not None and getattr(app, "secret", None):
+        values |= {"AZURE_CLIENT_ID": app.client_id, "AZURE_CLIENT_SECRET": app.secret}
+    return values
+
+
+def write_env_file(sim: Simulator) -> Path:
+    path = sim.workdir / "simulator.env"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.writelines(f"{name}={value}\n" for name, value in env_lines(sim).items())
+    return path
+
+
+def banner(sim: Simulator, env_file: Path) -> str:
+    services = [("login (authority host)", sim.authority_host), ("Graph", f"{sim.graph_endpoint}/v1.0"),
+                ("managed identity", sim.identity_endpoint)]
+    if "sharepoint" in sim._listeners:
+        services.append(("SharePoint REST", sim.url("sharepoint")))
+    public = {k: v for k, v in env_lines(sim).items() if k not in ("AZURE_CLIENT_SECRET", "IDENTITY_HEADER")}
+    lines = ["Local tenant simulator running; Ctrl-C to stop.",
+             f"  tenant                  {sim.tenant_id} ({sim.tenant_domain})"]
+    lines += [f"  {name:<23} {url}" for name, url in services]
+    lines += [f"  CA to trust             {sim.ca_path}", "",
+              "Environment (paste into your shell or local.settings.json):"]
+    lines += [f"  {name}={value}" for name, value in public.items()]
+    lines += [f"  AZURE_CLIENT_SECRET and IDENTITY_HEADER: in {env_file} (not printed; `set -a; . {env_file}`)",
+              "", sim.identity.summary()]
+    summary = getattr(sim.graph, "summary", None)
+    if callable(summary):
+        lines += ["", summary()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    seed = str(args.seed) if args.seed else "default"
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    sim = Simulator(seed=seed, replication_lag=args.replication_lag, time_scale=args.time_scale,
+                    throttling=not args.no_throttling, token_lifetime=args.token_lifetime, host=args.host,
+                    port=args.port, workdir=args.workdir)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        sim.start()
+        print(banner(sim, write_env_file(sim)), flush=True)
+        while not stop.wait(0.5):  # a timed wait lets Ctrl-C through promptly
+            pass
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:  # a port in use, most often
+        print(f"simulator: cannot start: {error}", file=sys.stderr)
+        return 1
+    finally:
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
