@@ -12,16 +12,19 @@ from ..errors import GraphError, ServiceError
 from ..server import RecordedRequest, Route
 from ..wire import Headers, Request, Response
 from . import exceptions
+from .responses import GraphApi
 
 MAX_REQUESTS = 20  # "JSON batch requests are currently limited to 20 individual requests"
 
 
 class BatchHandler:
-    def __init__(self, sim, routes: list[Route]) -> None:
-        self.sim = sim
+    def __init__(self, api: GraphApi, routes: list[Route]) -> None:
+        self.api = api
+        self.sim = api.sim
         self.routes = [(route, route.compiled()) for route in routes]
 
     def __call__(self, request: Request) -> Response:
+        self.api.authorize(request, None)  # the batch itself needs a valid token; each step is checked by role
         try:
             body = request.json()
         except ValueError:

@@ -32,7 +32,7 @@ class GraphApi:
         self.sim = backend.sim
 
     # ---- authentication and authorization --------------------------------------------------------------------
-    def authorize(self, request: Request, permission: str) -> dict[str, Any]:
+    def authorize(self, request: Request, permission: str | None) -> dict[str, Any]:
         """The token's claims, or Graph's 401/403 (MGDC concepts/errors.md, resolve-auth-errors.md)."""
         header = (request.headers.get("Authorization") or "").strip()
         token = header[7:].strip() if header[:7].lower() == "bearer " else ""
@@ -47,7 +47,7 @@ class GraphApi:
             raise self._unauthorized(str(error)) from None
         if claims.get("tid") != self.sim.tenant_id:
             raise self._unauthorized("Access token validation failure. Invalid issuer.")
-        if not set(claims.get("roles") or ()) & set(PERMISSIONS[permission]):
+        if permission is not None and not set(claims.get("roles") or ()) & set(PERMISSIONS[permission]):
             raise insufficient_privileges()
         return claims
 

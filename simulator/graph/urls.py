@@ -21,4 +21,4 @@ def graph_routes(backend: GraphBackend) -> list[Route]:
         Route("GET", rf"/v1\.0/groups/{ID}/members", api.list_members, "groups.members.list"),
         Route("POST", rf"/v1\.0/groups/{ID}/members/\$ref", api.add_member_ref, "groups.members.add"),
     ]
-    return [*routes, Route("POST", r"/v1\.0/\$batch", BatchHandler(backend.sim, routes), "batch")]
+    return [*routes, Route("POST", r"/v1\.0/\$batch", BatchHandler(api, routes), "batch")]

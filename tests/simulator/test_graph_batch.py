@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from simulator.graph.models import FALCON_GROUP_ID, PARTNERS_GROUP_ID, PENDING_GUEST_ID
 from simulator.graph.throttling import Budget
-from tests.simulator.graph_session import error_of, graph_as
+from tests.simulator.graph_session import Graph, error_of, graph_as
 
 JSON = {"Content-Type": "application/json"}
 
@@ -83,3 +83,8 @@ def test_inner_requests_get_injected_faults(sim):
     steps = [{"id": "1", "method": "GET", "url": "/users"}]
     answers = by_id(graph_as(sim).post("/$batch", {"requests": steps}))
     assert answers["1"]["status"] == 503
+
+
+def test_batch_without_a_token_is_401(sim):
+    response = Graph(sim, None).post("/$batch", {"requests": [{"id": "1", "method": "GET", "url": "/users"}]})
+    assert error_of(response)[:2] == (401, "InvalidAuthenticationToken")
