@@ -37,7 +37,7 @@ class BatchHandler:
         results = []
         for step in steps:
             step_id = str(step["id"])
-            failed = [d for d in step.get("dependsOn") or [] if answers[str(d)].status >= 400]
+            failed = [d for d in step.get("dependsOn") or [] if answers[str(d).lower()].status >= 400]
             if failed:
                 request_id = str(uuid.uuid4())
                 response = GraphError(424, "FailedDependency", "Dependent request failed.").to_response(
@@ -45,7 +45,7 @@ class BatchHandler:
                 response.headers["request-id"] = request_id
             else:
                 response = self._dispatch(request, step)
-            answers[step_id] = response
+            answers[step_id.lower()] = response
             results.append(_render(step_id, response))
         return Response.json(200, {"responses": results})
 
@@ -58,13 +58,13 @@ class BatchHandler:
             step_id = step.get("id")
             if step_id in (None, "") or not isinstance(step.get("method"), str) or not isinstance(step.get("url"), str):
                 raise exceptions.bad_request("Invalid batch payload format.")
-            if str(step_id) in seen:
+            if str(step_id).lower() in seen:  # ids are "not case-sensitive" (json-batching.md)
                 raise exceptions.bad_request(f"Request Id {step_id} is duplicated.")
             for dependency in step.get("dependsOn") or []:
-                if str(dependency) not in seen:
+                if str(dependency).lower() not in seen:
                     raise exceptions.bad_request(f"Request Id {step_id} depends on an unknown or later request "
                                                  f"'{dependency}'.")
-            seen.add(str(step_id))
+            seen.add(str(step_id).lower())
             headers = {k.lower() for k in (step.get("headers") or {})}
             if "body" in step and "content-type" not in headers:
                 raise exceptions.bad_request(f"Write request id : {step_id} does not contain Content-Type header "

@@ -63,6 +63,13 @@ def _cc_recipients(info: dict[str, Any]) -> list[str]:
     return addresses
 
 
+def _rendered_cc(info: dict[str, Any]) -> list[dict[str, Any]]:
+    # With no ccRecipients Graph answers one empty recipient (the example response in api/invitation-post.md).
+    given = info.get("ccRecipients") or [{}]
+    return [{"emailAddress": {"name": (r.get("emailAddress") or {}).get("name"),
+                              "address": (r.get("emailAddress") or {}).get("address")}} for r in given]
+
+
 class InvitationRules:
     def __init__(self, backend: GraphBackend) -> None:
         self.backend = backend
@@ -153,8 +160,8 @@ class InvitationRules:
             "status": status,
             "invitedUserMessageInfo": {
                 "messageLanguage": info.get("messageLanguage"),
-                "ccRecipients": info.get("ccRecipients") or [],
                 "customizedMessageBody": info.get("customizedMessageBody"),
+                "ccRecipients": _rendered_cc(info),
             },
             "invitedUser": {"id": user["id"]},
         }

@@ -24,6 +24,15 @@ GRAPH_HOSTS = ("graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft
 MAX_BIND = 20  # members@odata.bind: "up to 20 members" per request (MGDC api/group-update.md)
 
 
+# What Graph labels its OData answers with (MGDC concepts/json-batching.md example responses).
+ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+
+def odata(status: int, body: dict[str, Any]) -> Response:
+    return Response.json(status, body, {"Content-Type": ODATA_JSON, "OData-Version": "4.0",
+                                        "Cache-Control": "no-cache"})
+
+
 class GraphApi:
     """Route handlers; each one authenticates, then applies the backend's rules."""
 
@@ -84,14 +93,14 @@ class GraphApi:
         body = self._page(request, users, fields, "users")
         if count:
             body = {"@odata.context": body["@odata.context"], "@odata.count": len(users), **body}
-        return Response.json(200, body)
+        return odata(200, body)
 
     def get_user(self, request: Request) -> Response:
         self.authorize(request, "read_users")
         fields = _select(request)
         user = self.backend.get_user(request.path_params["id"])
         context = f"{request.base_url}/v1.0/$metadata#users{_context_select(request)}/$entity"
-        return Response.json(200, {"@odata.context": context, **_project(user, fields)})
+        return odata(200, {"@odata.context": context, **_project(user, fields)})
 
     # ---- invitations ------------------------------------------------------------------------------------------
     def invite(self, request: Request) -> Response:
@@ -99,14 +108,14 @@ class GraphApi:
         self.backend.spend("invitations", self.sim.tenant_id)
         invitation = self.backend.rules.invite(_json(request))
         context = f"{request.base_url}/v1.0/$metadata#invitations/$entity"
-        return Response.json(201, {"@odata.context": context, **invitation})
+        return odata(201, {"@odata.context": context, **invitation})
 
     # ---- groups -----------------------------------------------------------------------------------------------
     def get_group(self, request: Request) -> Response:
         self.authorize(request, "read_groups")
         group = self.backend.get_group(request.path_params["id"])
         context = f"{request.base_url}/v1.0/$metadata#groups/$entity"
-        return Response.json(200, {"@odata.context": context, **group.resource()})
+        return odata(200, {"@odata.context": context, **group.resource()})
 
     def list_members(self, request: Request) -> Response:
         self.authorize(request, "read_groups")
@@ -115,7 +124,7 @@ class GraphApi:
             members = [dict(self.backend.users[m]) for m in group.members if m in self.backend.users]
         for member in members:
             member["@odata.type"] = "#microsoft.graph.user"
-        return Response.json(200, self._page(request, members, ("@odata.type", *_select(request)),
+        return odata(200, self._page(request, members, ("@odata.type", *_select(request)),
                                              "directoryObjects"))
 
     def add_member_ref(self, request: Request) -> Response:

@@ -46,8 +46,8 @@ def test_more_than_twenty_steps_is_400(sim):
     assert error_of(response) == (400, "BadRequest", "Number of batch request steps exceeds the maximum of 20.")
 
 
-def test_duplicate_ids_are_400(sim):
-    steps = [{"id": "1", "method": "GET", "url": "/users"}, {"id": "1", "method": "GET", "url": "/users"}]
+def test_duplicate_ids_are_400_case_insensitively(sim):
+    steps = [{"id": "a1", "method": "GET", "url": "/users"}, {"id": "A1", "method": "GET", "url": "/users"}]
     assert error_of(graph_as(sim).post("/$batch", {"requests": steps}))[:2] == (400, "BadRequest")
 
 

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from simulator.graph.models import ACCEPTED_GUEST_ID, PENDING_GUEST_ID, PENDING_GUEST_MAIL
+from simulator.graph.responses import ODATA_JSON
 from simulator.graph.throttling import Budget
 from tests.simulator.graph_session import error_of, graph_as
 
@@ -21,8 +22,10 @@ def test_invitation_answers_201_with_the_documented_body_and_creates_the_guest(s
     response = graph_as(sim).post("/invitations", invite("alice@fabrikam.example", invitedUserDisplayName="Alice",
                                                          sendInvitationMessage=True))
     assert response.status_code == 201
-    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert response.headers["Content-Type"] == ODATA_JSON
     body = response.json()
+    assert body["invitedUserMessageInfo"] == {"messageLanguage": None, "customizedMessageBody": None,
+                                              "ccRecipients": [{"emailAddress": {"name": None, "address": None}}]}
     assert set(body) == {"@odata.context", "id", "inviteRedeemUrl", "invitedUserDisplayName", "invitedUserType",
                          "invitedUserEmailAddress", "sendInvitationMessage", "resetRedemption", "inviteRedirectUrl",
                          "status", "invitedUserMessageInfo", "invitedUser"}
