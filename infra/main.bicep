@@ -11,7 +11,11 @@ param environmentName string
 
 @minLength(1)
 @description('Region for every resource; must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
-@metadata({ azd: { type: 'location' } })
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
 @description('Resource group to create; empty = rg-<environmentName>.')
@@ -119,7 +123,7 @@ module monitoring 'app/monitoring.bicep' = {
   }
 }
 
-module function 'app/function.bicep' = {
+module functionApp 'app/function.bicep' = {
   name: 'function'
   scope: rg
   params: {
@@ -154,7 +158,7 @@ module rbac 'app/rbac.bicep' = {
   params: {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
-    appPrincipalId: function.outputs.principalId
+    appPrincipalId: functionApp.outputs.principalId
     developerPrincipalId: developerPrincipalId
   }
 }
@@ -164,10 +168,10 @@ module rbac 'app/rbac.bicep' = {
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
-output AZURE_FUNCTION_APP_NAME string = function.outputs.name
-output FUNCTION_APP_BASE_URL string = '${function.outputs.uri}/api'
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output FUNCTION_APP_BASE_URL string = '${functionApp.outputs.uri}/api'
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APP_IDENTITY_TYPE string = identityType
-output APP_IDENTITY_PRINCIPAL_ID string = function.outputs.principalId
-output APP_IDENTITY_CLIENT_ID string = function.outputs.clientId
+output APP_IDENTITY_PRINCIPAL_ID string = functionApp.outputs.principalId
+output APP_IDENTITY_CLIENT_ID string = functionApp.outputs.clientId
 output SHAREPOINT_SITE_URL string = sharepointSiteUrl

@@ -92,18 +92,16 @@ var hostSettings = [
 
 // A user-assigned identity must be named by client id, both to the host and to the app's own credential
 // (azure-identity ManagedIdentityCredential(client_id=...)); with system-assigned both settings must be absent.
-var userAssignedIdentitySettings = userAssigned
-  ? [
-      {
-        name: 'AzureWebJobsStorage__clientId'
-        value: appIdentity.properties.clientId
-      }
-      {
-        name: 'AZURE_CLIENT_ID'
-        value: appIdentity.properties.clientId
-      }
-    ]
-  : []
+var userAssignedIdentitySettings = userAssigned ? [
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: appIdentity.properties.clientId
+  }
+  {
+    name: 'AZURE_CLIENT_ID'
+    value: appIdentity.properties.clientId
+  }
+] : []
 
 // The settings contract (docs/architecture.md, issue 3). Secret/certificate-mode settings are deliberately absent:
 // this deployment authenticates to Graph with the managed identity and never carries a secret.
@@ -159,12 +157,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   location: location
   tags: union(tags, { 'azd-service-name': 'api' })
   kind: 'functionapp,linux'
-  identity: userAssigned
-    ? {
-        type: 'UserAssigned'
-        userAssignedIdentities: { '${appIdentity.id}': {} }
-      }
-    : { type: 'SystemAssigned' }
+  identity: userAssigned ? {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${appIdentity.id}': {}
+    }
+  } : {
+    type: 'SystemAssigned'
+  }
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
@@ -178,12 +178,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         storage: {
           type: 'blobContainer'
           value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
-          authentication: userAssigned
-            ? {
-                type: 'UserAssignedIdentity'
-                userAssignedIdentityResourceId: appIdentity.id
-              }
-            : { type: 'SystemAssignedIdentity' }
+          authentication: userAssigned ? {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: appIdentity.id
+          } : {
+            type: 'SystemAssignedIdentity'
+          }
         }
       }
       scaleAndConcurrency: {
