@@ -106,6 +106,8 @@ class Simulator:
         return self
 
     def stop(self) -> None:
+        if getattr(self, "sharepoint", None) is not None:
+            self.sharepoint.stop()  # its notifier thread
         for listener in self._listeners.values():
             listener.stop()
         self._listeners.clear()
@@ -141,13 +143,18 @@ class Simulator:
     def _apply_seed(self, seed: str | Path | dict[str, Any] | None) -> None:
         if seed is None:
             return
+        sharepoint = getattr(self, "sharepoint", None)
         if seed == "default":
             self.identity.seed_default()
             self.graph.seed_default()
+            if sharepoint is not None:
+                sharepoint.seed_default()
             return
         data = seed if isinstance(seed, dict) else json.loads(Path(seed).read_text(encoding="utf-8"))
         self.identity.load_seed(data.get("identity", {}))
         self.graph.load_seed(data.get("graph", {}))
+        if sharepoint is not None:
+            sharepoint.load_seed(data.get("sharepoint", {}))
 
     # ---- faults --------------------------------------------------------------------------------------------
     def _fault_response(self, request: Request, fault: Fault) -> Response:
