@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jwt
@@ -177,6 +178,17 @@ def test_revoked_roles_leave_the_token_and_no_roles_means_no_roles_claim(trust_s
         [f"{sim.graph_endpoint}/.default"])
     assert "roles" not in claims_of(sim, result["access_token"])
     assert sim.identity.roles_of(app.client_id) == set()
+
+
+def test_concurrent_token_requests_are_all_served_and_counted(sim):
+    def fetch(_: int) -> int:
+        return post_token(sim, secret_form(sim)).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(fetch, range(40)))
+    assert statuses == [200] * 40
+    assert sim.identity.token_requests[sim.identity.default_app.client_id] == 40
+    assert sim.stats.count(service="login", route="token") == 40
 
 
 # ---- client credentials: errors --------------------------------------------------------------------------------
