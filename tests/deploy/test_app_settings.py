@@ -181,3 +181,15 @@ def test_reader_refuses_interpolated_names_and_unknown_forms() -> None:
         app_setting_names("appSettings: union(a, b)")
     with pytest.raises(BicepTextError):
         app_setting_names("appSettings: concat(a, [])\nvar a = []")
+
+
+def test_every_binding_connection_is_deployed_identity_based() -> None:
+    # A binding's `connection` names a setting prefix; with shared keys off it must resolve to <name>__* settings.
+    source = (ROOT / "function_app.py").read_text(encoding="utf-8")
+    constants = dict(re.findall(r'^(\w+) = "([^"]+)"$', source, re.MULTILINE))
+    used = {constants.get(ref, ref.strip('"')) for ref in re.findall(r"connection=(\"[^\"]+\"|\w+)", source)}
+    assert used, "function_app.py binds storage"
+    deployed = _bicep_settings()
+    for connection in used:
+        assert f"{connection}__queueServiceUri" in deployed, f"{connection}: no identity-based settings deployed"
+        assert f"{connection}__credential" in deployed
