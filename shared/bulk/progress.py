@@ -31,6 +31,7 @@ class Progress:
         self.failed = 0
         self.skipped = 0  # already done in an earlier run (resume)
         self._bar_visible = False
+        self._last_text = ""
 
     def row_finished(self, ok: bool) -> None:
         with self._lock:
@@ -82,6 +83,9 @@ class Progress:
         if not force and now - self._last_shown < self.interval:
             return
         self._last_shown = now
+        if not self.tty and self.line() == self._last_text:
+            return  # nothing changed since the last plain line
+        self._last_text = self.line()
         if self.tty:
             filled = round(BAR_WIDTH * self.finished_rows() / self.total) if self.total else BAR_WIDTH
             text = f"[{'#' * filled}{'·' * (BAR_WIDTH - filled)}]  {self.line()}"

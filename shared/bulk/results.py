@@ -163,7 +163,8 @@ def _complete_result(cells: dict[str, str | None]) -> RowResult | None:
         return None
 
 
-def default_results_path(csv_path: str | Path) -> Path:
-    """invitees.csv -> invitees.results.csv beside it."""
+def default_results_path(csv_path: str | Path, *, demo: bool = False) -> Path:
+    """invitees.csv -> invitees.results.csv beside it (invitees.demo-results.csv for the embedded demo tenant, so
+    a demo run never makes a later run on a real tenant skip rows)."""
     path = Path(csv_path)
-    return path.with_name(f"{path.stem}.results.csv")
+    return path.with_name(f"{path.stem}.{'demo-results' if demo else 'results'}.csv")

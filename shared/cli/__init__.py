@@ -15,6 +15,8 @@ from collections.abc import Sequence
 # One line per command module; each is imported only to register its parser.
 COMMAND_MODULES: tuple[str, ...] = (
     "shared.cli.poison",
+    "shared.cli.invite",
+    "shared.cli.bulk",
 )
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REMOTE = 0, 1, 2, 3

@@ -1,0 +1,157 @@
+"""One bulk run: invite the rows concurrently through the core's flow (shared.onboarding.onboard: look up,
+invite if needed), hand their memberships to the batcher, and record each row's outcome as it settles.
+
+Rows already done in the results file are skipped; a row with a recorded user id goes straight to its groups,
+so a resumed run never invites anyone twice even while a new guest is not yet visible to lookups.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from ..graph import Budget, GraphClient
+from ..onboarding import onboard
+from ..problems import Problem
+from ..settings import Settings
+from .membership_batches import MembershipBatcher
+from .progress import Progress
+from .rate_limit import RateLimiter
+from .results import EXISTING, FAILED, INVITED, ResultsFile, RowResult
+from .row_requests import BulkRow
+
+ROW_BUDGET_SECONDS = 120.0  # one row's lookup + invitation, retries and pacing included
+
+
+@dataclass
+class RunSummary:
+    rows: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0  # done in an earlier run
+    invited: int = 0
+    interrupted: bool = False
+
+
+class BulkRun:
+    def __init__(self, settings: Settings, graph: GraphClient, limiter: RateLimiter, results: ResultsFile,
+                 progress: Progress, *, concurrency: int = 8, lag_window: float = 900.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.graph = graph
+        self.limiter = limiter
+        self.results = results
+        self.progress = progress
+        self.concurrency = max(1, concurrency)
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[int, str], RowResult] = {}
+        self._open_groups: dict[tuple[int, str], set[str]] = {}
+        self.summary = RunSummary()
+        self.batcher = MembershipBatcher(graph, limiter, self._group_done, lag_window=lag_window,
+                                         senders=max(1, self.concurrency // 4), clock=clock)
+
+    def run(self, rows: list[BulkRow], history: dict[tuple[int, str], RowResult]) -> RunSummary:
+        self.summary.rows = len(rows)
+        todo = []
+        for row in rows:
+            earlier = history.get(row.key)
+            if earlier is not None and earlier.done:
+                self.summary.skipped += 1
+                self.progress.row_skipped()
+            else:
+                todo.append((row, earlier))
+        try:
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="invite") as pool:
+                futures = [pool.submit(self._start_row, row, earlier) for row, earlier in todo]
+                try:
+                    self._wait(futures)
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+            self.batcher.close()
+            self.batcher.join()
+        except BaseException:
+            self.summary.interrupted = True
+            self.batcher.stop()
+            raise
+        return self.summary
+
+    @staticmethod
+    def _wait(futures: list) -> None:
+        pending = set(futures)
+        while pending:
+            # Short waits keep the main thread able to take Ctrl-C; a worker's exception stops the run.
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+            for future in finished:
+                if future.exception() is not None:
+                    raise future.exception()
+
+    def _start_row(self, row: BulkRow, earlier: RowResult | None) -> None:
+        request = row.request
+        result = RowResult(row.line, request.email)
+        if earlier is not None and earlier.user_id:
+            # An earlier run found or invited this person: go straight to the groups still open.
+            result.invitation, result.user_id, result.redeem_url = earlier.invitation, earlier.user_id, \
+                earlier.redeem_url
+        else:
+            try:
+                outcome = onboard(request, str(uuid.uuid4()), self.settings, self.graph,
+                                  Budget(ROW_BUDGET_SECONDS))
+            except Problem as problem:
+                result.error = _problem_text(problem)
+                self._finish(row.key, result.settle())
+                return
+            result.user_id = outcome.body["userId"]
+            result.redeem_url = outcome.body.get("inviteRedeemUrl") or ""
+            result.invitation = INVITED if outcome.body.get("invited") else EXISTING
+            if result.invitation == INVITED:
+                with self._lock:
+                    self.summary.invited += 1
+        already = {group for group, state in (earlier.groups if earlier else {}).items()
+                   if state in ("added", "already-member")}
+        result.groups = {group: (earlier.groups[group] if group in already else "pending")
+                         for group in request.group_ids}
+        open_groups = [group for group in request.group_ids if group not in already]
+        if not open_groups:
+            self._finish(row.key, result.settle())
+            return
+        with self._lock:
+            self._rows[row.key] = result
+            self._open_groups[row.key] = set(open_groups)
+        self.results.record(result.settle())  # the user exists now: a crash from here on resumes at the groups
+        self.batcher.submit(row.key, result.user_id, open_groups)
+
+    def _group_done(self, row_key: tuple[int, str], group_id: str, state: str, error: str) -> None:
+        with self._lock:
+            result = self._rows[row_key]
+            result.groups[group_id] = state
+            if error:
+                result.error = "; ".join(filter(None, [result.error, f"group {group_id}: {error}"]))
+            self._open_groups[row_key].discard(group_id)
+            if self._open_groups[row_key]:
+                return
+            del self._open_groups[row_key], self._rows[row_key]
+        self._finish(row_key, result.settle())
+
+    def _finish(self, row_key: tuple[int, str], result: RowResult) -> None:
+        self.results.record(result)
+        ok = result.status != FAILED
+        with self._lock:
+            if ok:
+                self.summary.done += 1
+            else:
+                self.summary.failed += 1
+        self.progress.row_finished(ok)
+
+
+def _problem_text(problem: Problem) -> str:
+    graph_error = problem.extensions.get("graphError") or {}
+    detail = f"{problem.status} {problem.title}: {problem.detail}"
+    if graph_error.get("graphRequestId"):
+        detail += f" (Graph request-id {graph_error['graphRequestId']})"
+    return detail

@@ -1,0 +1,190 @@
+"""``python cli.py invite EMAIL [--name] [--group ID …] [--message] [--no-email] [--redirect-url]``: onboard one
+person from the command line, the same flow as ``POST /api/invitations`` (shared.onboarding), then the group
+memberships at once through the queue worker's own logic (shared.membership.process_membership), waiting out
+Graph's replication lag with a visible countdown instead of a queue's redeliveries.
+
+Exit codes: 0 everything asked for is done; 1 the person is in the directory but a group failed; 2 bad arguments,
+settings or policy; 3 Graph or the identity platform refused or failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import uuid
+from typing import Any, TextIO
+
+from shared import runtime
+from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE
+from shared.cli.demo_tenant import DemoTenant, demo_help, embedded_tenant_if_unconfigured
+from shared.logging_setup import LOGGER_NAME
+from shared.membership import RetryLater, process_membership
+from shared.onboarding import onboard
+from shared.policy import check_policy
+from shared.problems import Problem
+from shared.requests_model import InvitationRequest, validate_invitation
+from shared.settings import SettingsError
+
+MEMBERSHIP_WINDOW_SECONDS = 15 * 60  # how long to keep retrying a group while the new guest replicates
+FIRST_WAIT_SECONDS = 2.0
+MAX_WAIT_SECONDS = 60.0
+OPTION_NAMES = {"email": "EMAIL", "displayName": "--name", "groupIds": "--group", "message": "--message",
+                "redirectUrl": "--redirect-url", "sendInvitationMessage": "--no-email"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "invite", help="invite one guest and add them to groups, waiting out replication",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Invite one person as a B2B guest (unless they are already in the directory), then add them "
+                    "to each --group, retrying while the new guest replicates (up to 15 min, with a countdown).",
+        epilog=demo_help() + "\n\nExample: python cli.py invite alice@fabrikam.com --group <group id>")
+    parser.add_argument("email", metavar="EMAIL", help="the person's email address")
+    parser.add_argument("--name", help="display name for a new guest")
+    parser.add_argument("--group", dest="groups", action="append", default=[], metavar="ID",
+                        help="a group to add them to (repeat for several; must be in ALLOWED_GROUP_IDS)")
+    parser.add_argument("--message", help="a custom message in the invitation email")
+    parser.add_argument("--no-email", action="store_true", help="do not email the invitation (share the redeem URL)")
+    parser.add_argument("--redirect-url", help="where the guest lands after redeeming (default INVITE_REDIRECT_URL)")
+    parser.add_argument("--verbose", action="store_true", help="print the app's structured log records")
+    parser.set_defaults(handler=run_invite)
+
+
+def run_invite(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    logging.getLogger(LOGGER_NAME).setLevel(logging.INFO if args.verbose else logging.CRITICAL)
+    request = _request(args, err)
+    if request is None:
+        return EXIT_USAGE
+    with embedded_tenant_if_unconfigured(err) as demo:
+        return _invite(request, demo, out, err)
+
+
+def _request(args: argparse.Namespace, err: TextIO) -> InvitationRequest | None:
+    body: dict[str, Any] = {"email": args.email, "displayName": args.name, "groupIds": args.groups or None,
+                            "message": args.message, "redirectUrl": args.redirect_url,
+                            "sendInvitationMessage": not args.no_email}
+    request, errors = validate_invitation({key: value for key, value in body.items() if value is not None})
+    for error in errors:
+        name, _, index = error.field.partition("[")
+        shown = OPTION_NAMES.get(name, name)
+        value = f" {args.groups[int(index.rstrip(']'))]!r}" if index and name == "groupIds" else ""
+        print(f"error: {shown}{value}: {error.message}", file=err)
+    return request
+
+
+def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, err: TextIO) -> int:
+    try:
+        settings = runtime.settings()
+        graph = runtime.graph()
+    except SettingsError as error:
+        for name, message in error.problems.items():
+            print(f"error: setting {name}: {message}", file=err)
+        return EXIT_USAGE
+    refusal = check_policy(settings, request.email, request.group_ids)
+    if refusal is not None:
+        _print_problem(refusal, err)
+        return EXIT_USAGE
+    request_id = str(uuid.uuid4())
+    try:
+        outcome = onboard(request, request_id, settings, graph, graph.budget(runtime.HTTP_BUDGET_SECONDS))
+    except Problem as problem:
+        _print_problem(problem, err)
+        return EXIT_REMOTE
+    _print_person(outcome.body, request, demo, out)
+    if not request.group_ids:
+        return EXIT_OK
+    out.write("Groups:\n")
+    out.flush()
+    states = [_join_group(outcome.body["userId"], group_id, request.email, request_id, demo, out, err)
+              for group_id in request.group_ids]
+    return EXIT_OK if all(states) else EXIT_PARTIAL
+
+
+def _print_person(body: dict[str, Any], request: InvitationRequest, demo: DemoTenant | None, out: TextIO) -> None:
+    if body["invited"]:
+        how = "emailed by Microsoft" if request.send_invitation_message else "not emailed: share the redeem URL"
+        how = f"{how}; simulated, nothing sent" if demo is not None else how
+        out.write(f"Invited {request.email} as a guest ({how}).\n")
+    else:
+        state = body.get("invitationStatus") or "no pending invitation"
+        out.write(f"{request.email} is already in the directory ({body.get('userType')}, {state}): "
+                  "no new invitation.\n")
+    out.write(f"  user id     {body['userId']}\n")
+    out.write(f"  redeem URL  {body.get('inviteRedeemUrl') or '(none: no invitation was created by this run)'}\n")
+    out.write(f"  request id  {body['requestId']}\n")
+    out.flush()
+
+
+def _join_group(user_id: str, group_id: str, email: str, request_id: str, demo: DemoTenant | None,
+                out: TextIO, err: TextIO) -> bool:
+    label = f"{demo.group_name(group_id)} ({group_id})" if demo and demo.group_name(group_id) else group_id
+    message = json.dumps({"userId": user_id, "groupId": group_id, "email": email, "requestId": request_id,
+                          "source": "cli"})
+    started = time.monotonic()
+    wait = FIRST_WAIT_SECONDS
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            result = process_membership(message, dequeue_count=1)
+        except RetryLater as retry:
+            elapsed = time.monotonic() - started
+            if elapsed + wait > MEMBERSHIP_WINDOW_SECONDS:
+                out.write(f"  {label}: FAILED, still refused after {elapsed:.0f} s: {retry}\n")
+                return False
+            _countdown(label, wait, attempt, str(retry), err)
+            wait = min(MAX_WAIT_SECONDS, wait * 2)
+            continue
+        outcome = result.outcome
+        elapsed = time.monotonic() - started
+        if outcome.status == "added":
+            after = f" after {elapsed:.1f} s and {attempt} attempt(s) (replication lag)" if attempt > 1 else ""
+            out.write(f"  {label}: added{after}\n")
+        elif outcome.status == "already_member":
+            out.write(f"  {label}: already a member\n")
+        else:
+            error = outcome.error or {}
+            permission = f" (grant {error['requiredPermission']})" if error.get("requiredPermission") else ""
+            out.write(f"  {label}: FAILED: {error.get('status')} {error.get('code')}: {error.get('message')}"
+                      f"{permission}\n")
+        out.flush()
+        return outcome.status in ("added", "already_member")
+
+
+def _countdown(label: str, seconds: float, attempt: int, reason: str, err: TextIO) -> None:
+    """Wait ``seconds``, showing why and how long is left (redrawn each second on a terminal)."""
+    lag = any(text in reason.lower() for text in ("does not exist", "don't exist", "not a valid reference"))
+    short = "Graph does not see the new guest yet: replication lag" if lag else _shorten(reason)
+    if not err.isatty():
+        err.write(f"  {label}: not yet ({short}); retrying in {seconds:.0f} s (attempt {attempt + 1})\n")
+        err.flush()
+        time.sleep(seconds)
+        return
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        err.write(f"\r  {label}: waiting for replication ({short}); retry {attempt + 1} in {left:4.0f} s ")
+        err.flush()
+        time.sleep(min(1.0, left))
+    err.write("\r" + " " * 120 + "\r")
+    err.flush()
+
+
+def _shorten(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _print_problem(problem: Problem, err: TextIO) -> None:
+    print(f"error: {problem.title}: {problem.detail}", file=err)
+    for field_error in problem.errors:
+        name, _, rest = field_error.field.partition("[")
+        print(f"  {OPTION_NAMES.get(name, name)}{'[' + rest if rest else ''}: {field_error.message}", file=err)
+    graph_error = problem.extensions.get("graphError")
+    if graph_error:
+        print(f"  Graph: {graph_error.get('status')} {graph_error.get('code')}: {graph_error.get('message')} "
+              f"(request-id {graph_error.get('graphRequestId')})", file=err)
+    if problem.extensions.get("requiredPermission"):
+        print(f"  grant the application permission {problem.extensions['requiredPermission']}", file=err)
