@@ -64,10 +64,9 @@ def _cc_recipients(info: dict[str, Any]) -> list[str]:
 
 
 def _rendered_cc(info: dict[str, Any]) -> list[dict[str, Any]]:
-    # With no ccRecipients Graph answers one empty recipient (the example response in api/invitation-post.md).
-    given = info.get("ccRecipients") or [{}]
-    return [{"emailAddress": {"name": (r.get("emailAddress") or {}).get("name"),
-                              "address": (r.get("emailAddress") or {}).get("address")}} for r in given]
+    # With no ccRecipients Graph answers one empty recipient (the example response in api/invitation-post.md);
+    # given ones are echoed as sent.
+    return info.get("ccRecipients") or [{"emailAddress": {"name": None, "address": None}}]
 
 
 class InvitationRules:
