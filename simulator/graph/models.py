@@ -21,6 +21,7 @@ from .throttling import Budget, Windows, default_limits
 # api/user-list.md, api/group-get.md, api/group-list-members.md, api/group-post-members.md).
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     "invite": ("User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    "reset_redemption": ("User.ReadWrite.All", "Directory.ReadWrite.All"),  # resources/invitation.md
     "read_users": ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
     "read_groups": ("GroupMember.Read.All", "Group.Read.All", "GroupMember.ReadWrite.All", "Group.ReadWrite.All",
                     "Directory.Read.All", "Directory.ReadWrite.All"),

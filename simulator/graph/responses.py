@@ -104,9 +104,13 @@ class GraphApi:
 
     # ---- invitations ------------------------------------------------------------------------------------------
     def invite(self, request: Request) -> Response:
-        self.authorize(request, "invite")
+        claims = self.authorize(request, "invite")
         self.backend.spend("invitations", self.sim.tenant_id)
-        invitation = self.backend.rules.invite(_json(request))
+        body = _json(request)
+        if isinstance(body, dict) and body.get("resetRedemption") is True and not (
+                set(claims.get("roles") or ()) & set(PERMISSIONS["reset_redemption"])):
+            raise insufficient_privileges()
+        invitation = self.backend.rules.invite(body)
         context = f"{request.base_url}/v1.0/$metadata#invitations/$entity"
         return odata(201, {"@odata.context": context, **invitation})
 

@@ -133,6 +133,15 @@ def test_reset_redemption_resends_to_the_existing_user(sim):
     assert sim.graph.emails_to(PENDING_GUEST_MAIL) == 1
 
 
+def test_reset_redemption_needs_user_readwrite_all(sim):
+    body = invite(PENDING_GUEST_MAIL, sendInvitationMessage=True, resetRedemption=True,
+                  invitedUser={"id": PENDING_GUEST_ID})
+    response = graph_as(sim, ["User.Invite.All"]).post("/invitations", body)
+    assert error_of(response) == (403, "Authorization_RequestDenied",
+                                  "Insufficient privileges to complete the operation.")
+    assert sim.graph.emails == []
+
+
 def test_unreadable_json_is_400(sim):
     graph = graph_as(sim)
     response = graph.session.post(graph.base + "/invitations", data=b"{nope", verify=graph.verify, timeout=10,
