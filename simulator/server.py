@@ -46,6 +46,7 @@ class Fault:
     retry_after: int | None = None  # with status: a Retry-After header (seconds)
     latency: float = 0.0  # real seconds to wait before answering
     drop: bool = False  # close the connection without an answer
+    drop_after: bool = False  # handle the request (its effects happen), then close without an answer
     probability: float = 1.0
     times: int | None = None  # affect at most this many requests; None = no limit
     hits: int = 0
@@ -205,6 +206,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response.headers.setdefault(name, request_id)
         if "client-request-id" in request.headers:
             response.headers.setdefault("client-request-id", request.headers["client-request-id"])
+        if fault and fault.drop_after:  # applied, but the answer is lost (a timeout or reset after the work)
+            self.server.stats.record(RecordedRequest(service.name, self.command, path, route_name, 0))
+            self.close_connection = True
+            return
         self.server.stats.record(RecordedRequest(service.name, self.command, path, route_name, response.status))
         self.send_response(response.status)
         for name, value in response.headers.items():

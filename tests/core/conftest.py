@@ -1,0 +1,146 @@
+"""Call the function app's handlers the way the host does, against the simulated tenant.
+
+``app`` configures the environment from the simulator (credential mode chosen per test), resets the per-process
+runtime, and offers ``invite(...)`` (a real func.HttpRequest) and ``deliver(...)`` (a real QueueMessage).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.functions.queue import QueueMessage
+
+from shared import runtime
+from simulator import Simulator
+
+CREDENTIAL_SETTINGS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+                       "AZURE_CLIENT_CERTIFICATE_PASSWORD", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT",
+                       "MSI_SECRET", "AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "INVITE_REDIRECT_URL",
+                       "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "LOG_PII",
+                       "MSAL_FORCE_REGION", "AZURE_REGIONAL_AUTHORITY_NAME")
+
+
+class Out:
+    """What the host passes for an output binding: collects what the function sets."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.calls = 0
+
+    def set(self, value: Any) -> None:
+        self.value = value
+        self.calls += 1
+
+    def get(self) -> Any:
+        return self.value
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@functools.cache
+def functions() -> dict[str, Any]:
+    """The user functions as the host indexes them (get_functions() may only run once per FunctionApp)."""
+    from function_app import app
+
+    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+
+
+class AppHarness:
+    def __init__(self, sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sim = sim
+        self.monkeypatch = monkeypatch
+        self.functions = functions()
+        self.waits: list[float] = []
+
+    def configure(self, mode: str = "secret", *, simulated_waits: bool = False, **settings: str) -> AppHarness:
+        """Environment for one credential mode ('secret', 'pem', 'pfx', 'system', 'user'), then a fresh runtime."""
+        for name in CREDENTIAL_SETTINGS:
+            self.monkeypatch.delenv(name, raising=False)
+        sim = self.sim
+        env = {"AZURE_AUTHORITY_HOST": sim.authority_host, "GRAPH_ENDPOINT": sim.graph_endpoint,
+               "ALLOWED_GROUP_IDS": "*"}
+        app = sim.identity.cert_app if mode in ("pem", "pfx") else sim.identity.default_app
+        if mode in ("secret", "pem", "pfx"):
+            env |= {"AZURE_TENANT_ID": sim.tenant_id, "AZURE_CLIENT_ID": app.client_id}
+        if mode == "secret":
+            env["AZURE_CLIENT_SECRET"] = app.secret
+        elif mode == "pem":
+            env["AZURE_CLIENT_CERTIFICATE_PATH"] = str(app.certificate_path)
+        elif mode == "pfx":
+            env |= {"AZURE_CLIENT_CERTIFICATE_PATH": str(app.certificate_pfx_path),
+                    "AZURE_CLIENT_CERTIFICATE_PASSWORD": app.certificate_password}
+        elif mode in ("system", "user"):
+            env |= {"IDENTITY_ENDPOINT": sim.identity_endpoint, "IDENTITY_HEADER": sim.identity_header}
+            if mode == "user":
+                env["AZURE_CLIENT_ID"] = sim.identity.user_identity.client_id
+        env |= settings
+        for name, value in env.items():
+            if value is None:
+                self.monkeypatch.delenv(name, raising=False)
+            else:
+                self.monkeypatch.setenv(name, value)
+        timing = runtime.Timing()
+        if simulated_waits:  # the app's waits move the simulator's clock: minutes of replication lag in no time
+            timing = runtime.Timing(sleep=self._simulated_sleep, clock=sim.clock.now)
+        else:
+            timing = runtime.Timing(sleep=self._real_sleep)
+        runtime.reset(timing=timing)
+        return self
+
+    def _real_sleep(self, seconds: float) -> None:
+        import time
+
+        self.waits.append(seconds)
+        time.sleep(seconds)
+
+    def _simulated_sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.sim.clock.advance(seconds)
+
+    # ---- doors ----------------------------------------------------------------------------------------------
+    def invite(self, body: Any, *, headers: dict[str, str] | None = None, raw: bytes | None = None) -> Answer:
+        data = raw if raw is not None else json.dumps(body).encode("utf-8")
+        request = func.HttpRequest("POST", "http://localhost:7071/api/invitations",
+                                   headers={"Content-Type": "application/json", **(headers or {})}, body=data)
+        memberships = Out()
+        response = self.functions["invite"](request, memberships)
+        messages = [json.loads(m) for m in (memberships.value or [])]
+        assert all(isinstance(m, str) for m in memberships.value or [])
+        return Answer(response.status_code, json.loads(response.get_body() or b"null"), dict(response.headers),
+                      messages)
+
+    def deliver(self, message: Any, dequeue_count: int = 1, *, encoding: str = "plain") -> dict[str, Any] | None:
+        """One delivery of a group-memberships message; the poison message written, if any. RetryLater propagates."""
+        text = message if isinstance(message, str) else json.dumps(message)
+        if encoding == "base64":
+            text = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        msg = QueueMessage(id="m-1", body=text.encode("utf-8"), dequeue_count=dequeue_count)
+        poison = Out()
+        self.functions["add_membership"](msg, poison)
+        return json.loads(poison.value) if poison.value is not None else None
+
+    def graph_calls(self) -> int:
+        return self.sim.stats.count(service="graph")
+
+    def token_fetches(self) -> int:
+        return self.sim.stats.count(service="login", route="token") + self.sim.stats.count(service="msi")
+
+
+@pytest.fixture
+def app(trust_sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppHarness]:
+    harness = AppHarness(trust_sim, monkeypatch).configure()
+    yield harness
+    runtime.reset()

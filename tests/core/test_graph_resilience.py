@@ -1,0 +1,109 @@
+"""Throttling, outages, dropped connections and lost answers: retried within the budget, honouring Retry-After,
+answered 429/503 with Retry-After past it, and never an invitation (or its email) doubled."""
+
+from __future__ import annotations
+
+from shared.graph import MAX_ATTEMPTS
+from simulator.tokens import TokenIssuer
+
+USERS = r"/v1\.0/users$"
+INVITES = r"/v1\.0/invitations$"
+
+
+def graph_posts(app, path=INVITES) -> int:
+    return app.sim.stats.count(service="graph", method="POST", path=path)
+
+
+def test_a_429_with_retry_after_is_waited_out_and_retried(app):
+    app.sim.faults.add(service="graph", method="POST", path=INVITES, status=429, retry_after=1, times=1)
+    answer = app.invite({"email": "alice@fabrikam.com"})
+    assert answer.status == 201
+    assert app.waits == [1]
+    assert graph_posts(app) == 2 and app.sim.graph.emails_to("alice@fabrikam.com") == 1
+
+
+def test_a_429_without_retry_after_backs_off_exponentially(app):
+    app.configure(simulated_waits=True)
+    app.sim.faults.add(service="graph", method="GET", path=USERS, status=429, times=3)
+    answer = app.invite({"email": "alice@fabrikam.com"})
+    assert answer.status == 201
+    assert len(app.waits) == 3 and all(wait > 0 for wait in app.waits)
+    assert app.waits[2] > app.waits[0]  # equal jitter keeps each wait within [half, full] of a doubling ceiling
+
+
+def test_a_503_with_retry_after_zero_is_retried_at_once(app):
+    app.sim.faults.add(service="graph", method="GET", path=USERS, status=503, retry_after=0, times=2)
+    assert app.invite({"email": "alice@fabrikam.com"}).status == 201
+    assert app.waits == [0, 0]
+
+
+def test_a_503_without_retry_after_is_retried_with_backoff(app):
+    app.configure(simulated_waits=True)
+    app.sim.faults.add(service="graph", method="GET", path=USERS, status=503, times=1)
+    assert app.invite({"email": "alice@fabrikam.com"}).status == 201
+    assert len(app.waits) == 1 and app.waits[0] > 0
+
+
+def test_throttling_past_the_budget_answers_429_with_graphs_retry_after(app):
+    app.sim.faults.add(service="graph", method="GET", path=USERS, status=429, retry_after=120)
+    answer = app.invite({"email": "alice@fabrikam.com", "groupIds": []})
+    assert answer.status == 429
+    assert answer.headers["Retry-After"] == "120"
+    assert answer.body["type"].endswith(":graph-throttled") and answer.body["graphError"]["code"] == "TooManyRequests"
+    assert app.sim.stats.count(service="graph") == 1  # no point retrying inside the budget
+    assert answer.messages == []
+
+
+def test_an_outage_past_the_retries_answers_503_with_retry_after(app):
+    app.configure(simulated_waits=True)
+    app.sim.faults.add(service="graph", method="GET", path=USERS, status=503)
+    answer = app.invite({"email": "alice@fabrikam.com"})
+    assert answer.status == 503 and int(answer.headers["Retry-After"]) > 0
+    assert answer.body["type"].endswith(":graph-unavailable")
+    assert app.sim.stats.count(service="graph") == MAX_ATTEMPTS
+
+
+def test_a_dropped_lookup_is_retried(app):
+    app.sim.faults.add(service="graph", method="GET", path=USERS, drop=True, times=1)
+    assert app.invite({"email": "alice@fabrikam.com"}).status == 201
+
+
+def test_an_invitation_dropped_before_graph_saw_it_is_sent_once_after_a_fresh_lookup(app):
+    app.sim.faults.add(service="graph", method="POST", path=INVITES, drop=True, times=1)
+    answer = app.invite({"email": "alice@fabrikam.com"})
+    assert answer.status == 201
+    assert app.sim.stats.count(service="graph", method="GET", path=USERS) == 2  # looked up again before re-posting
+    assert app.sim.graph.emails_to("alice@fabrikam.com") == 1
+
+
+def test_an_invitation_applied_but_whose_answer_was_lost_is_not_sent_again(app):
+    app.sim.faults.add(service="graph", method="POST", path=INVITES, drop_after=True, times=1)
+    answer = app.invite({"email": "alice@fabrikam.com", "groupIds": ["1b5e0c9a-0000-4000-8000-000000000001"]})
+    assert answer.status == 200  # what a retry by the caller would have answered
+    assert answer.body["userId"] == app.sim.graph.user_by_mail("alice@fabrikam.com")["id"]
+    assert graph_posts(app) == 1 and app.sim.graph.emails_to("alice@fabrikam.com") == 1
+    assert len(answer.messages) == 1
+
+
+def test_a_gateway_timeout_on_the_invitation_is_checked_before_any_second_post(app):
+    app.sim.faults.add(service="graph", method="POST", path=INVITES, status=504, times=1)
+    answer = app.invite({"email": "alice@fabrikam.com"})
+    assert answer.status == 201
+    assert app.sim.stats.count(service="graph", method="GET", path=USERS) == 2
+    assert graph_posts(app) == 2 and app.sim.graph.emails_to("alice@fabrikam.com") == 1
+
+
+def test_a_rejected_token_is_replaced_once_and_the_call_succeeds(app):
+    assert app.invite({"email": "adele@fabrikam.com"}).status == 200
+    app.sim.tokens = TokenIssuer()  # a new signing key: Graph now rejects the cached token with 401
+    assert app.invite({"email": "adele@fabrikam.com"}).status == 200
+    assert app.token_fetches() == 2
+    assert app.sim.stats.count(service="graph", path=USERS) == 3  # 200, 401, 200
+
+
+def test_graph_refusing_every_token_is_a_502_not_a_loop(app):
+    app.sim.faults.add(service="graph", method="GET", path=USERS, status=401)
+    answer = app.invite({"email": "adele@fabrikam.com"})
+    assert answer.status == 502 and answer.body["graphError"]["status"] == 401
+    assert app.sim.stats.count(service="graph", path=USERS) == 2  # one retry with a fresh token, then stop
+    assert app.token_fetches() == 2
