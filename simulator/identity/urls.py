@@ -20,4 +20,5 @@ def login_routes(backend: IdentityBackend) -> list[Route]:
 
 
 def msi_routes(backend: IdentityBackend) -> list[Route]:
-    return [Route("GET", r"/msi/token", ManagedIdentityResponses(backend).token, "msi-token")]
+    # A trailing slash is tolerated: clients that join paths may add one.
+    return [Route("GET", r"/msi/token/?", ManagedIdentityResponses(backend).token, "msi-token")]
