@@ -21,3 +21,18 @@ def invite(req: func.HttpRequest, memberships: func.Out[list[str]]) -> func.Http
 @app.queue_output(arg_name="poison", queue_name="group-memberships-poison", connection=STORAGE)
 def add_membership(msg: func.QueueMessage, poison: func.Out[str]) -> None:
     bindings.add_membership(msg, poison)
+
+
+@app.function_name("invite_from_queue")
+@app.queue_trigger(arg_name="msg", queue_name="guest-invitations", connection=STORAGE)
+@app.queue_output(arg_name="memberships", queue_name="group-memberships", connection=STORAGE)
+@app.queue_output(arg_name="poison", queue_name="guest-invitations-poison", connection=STORAGE)
+def invite_from_queue(msg: func.QueueMessage, memberships: func.Out[list[str]], poison: func.Out[str]) -> None:
+    bindings.invite_from_queue(msg, memberships, poison)
+
+
+# Anonymous on purpose: connector "Import from URL" fetches it without a key, and it holds no secret (only shapes).
+@app.function_name("openapi")
+@app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return bindings.openapi_http(req)

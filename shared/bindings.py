@@ -6,7 +6,9 @@ from __future__ import annotations
 import azure.functions as func
 
 from .http_api import handle_invitation
+from .invitation_queue import process_invitation_message
 from .membership import process_membership
+from .openapi import served_openapi_json
 
 
 def invite_http(req: func.HttpRequest, memberships: func.Out[list[str]]) -> func.HttpResponse:
@@ -22,3 +24,18 @@ def add_membership(msg: func.QueueMessage, poison: func.Out[str]) -> None:
     result = process_membership(msg.get_body(), msg.dequeue_count)
     if result.poison is not None:
         poison.set(result.poison)
+
+
+def invite_from_queue(msg: func.QueueMessage, memberships: func.Out[list[str]], poison: func.Out[str]) -> None:
+    """The guest-invitations door: same flow as HTTP. Raises RetryLater for a transient failure (host redelivers)."""
+    result = process_invitation_message(msg.get_body(), msg.dequeue_count, msg.id)
+    if result.memberships:
+        memberships.set(result.memberships)
+    if result.poison is not None:
+        poison.set(result.poison)
+
+
+def openapi_http(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/openapi.json: the connector definition, with the host the caller used."""
+    return func.HttpResponse(served_openapi_json(req.headers.get("host")), status_code=200,
+                             headers={"Content-Type": "application/json", "Cache-Control": "public, max-age=300"})

@@ -1,0 +1,224 @@
+"""The OpenAPI 2.0 document of the HTTP API (the format Power Automate / Logic Apps custom connectors import, under
+1 MB), generated from the field list that validates requests (:data:`shared.requests_model.INVITATION_FIELDS`), so
+the two cannot drift. Served at ``GET /api/openapi.json`` and committed as ``openapi.json``.
+
+Connector extensions (learn.microsoft.com/connectors/custom-connectors/openapi-extensions): ``x-ms-summary`` is the
+label the designer shows, ``x-ms-visibility`` ``important``/``advanced`` sorts fields into the card or "advanced".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
+from .problems import TYPE_PREFIX
+from .requests_model import INVITATION_FIELDS, MAX_BODY_BYTES, REQUEST_ID_PATTERN, Field, json_schema
+
+PLACEHOLDER_HOST = "your-app.azurewebsites.net"
+FUNCTION_KEY_HEADER = "x-functions-key"
+REQUEST_ID_HEADER = "x-ms-client-request-id"
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?")
+
+# The designer's label and placement for each request field. A field added to the model without a label here makes
+# the generator fail (KeyError), so the connector never shows a raw JSON name.
+LABELS: dict[str, tuple[str, str]] = {
+    "email": ("Email address", "important"),
+    "displayName": ("Display name", "important"),
+    "groupIds": ("Group ids", "important"),
+    "redirectUrl": ("Redirect URL after redemption", "advanced"),
+    "sendInvitationMessage": ("Send the invitation email", "important"),
+    "message": ("Custom message", "advanced"),
+    "messageLanguage": ("Message language", "advanced"),
+    "ccRecipients": ("Copy the invitation to", "advanced"),
+    "resendInvitation": ("Resend to a guest who has not redeemed", "advanced"),
+    "requestId": ("Request id", "advanced"),
+}
+ITEM_LABELS = {"groupIds": "Group id", "ccRecipients": "Email address"}
+
+# status -> (description, problem types it can carry). Problem types are the kinds of shared.problems and
+# shared.onboarding; tests probe the real handler for each status.
+PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "400": ("The body is not valid: every bad field is listed in errors.", ("invalid-request",)),
+    "403": ("Refused by the app's policy (email domain or group); errors name each, settings the setting.",
+            ("policy-refused",)),
+    "413": (f"The body is larger than {MAX_BODY_BYTES} bytes.", ("payload-too-large",)),
+    "415": ("The body is not JSON (send Content-Type: application/json, UTF-8).", ("unsupported-media-type",)),
+    "422": ("Microsoft Graph refused to invite this person (verified domain of this tenant, cross-tenant block, "
+            "invitations disabled); graphError has Graph's code and message.", ("invitation-refused",)),
+    "429": ("Microsoft Graph is throttling the app; retry after Retry-After (Logic Apps' default policy does).",
+            ("graph-throttled",)),
+    "502": ("Microsoft Graph or the identity platform refused the app itself (e.g. a missing permission, named "
+            "in requiredPermission): an operator must act.",
+            ("graph-permission-missing", "graph-refused", "credential-refused")),
+    "503": ("Microsoft Graph or the identity platform is unavailable, or the app is misconfigured; retry after "
+            "Retry-After.", ("graph-unavailable", "identity-unavailable", "not-configured")),
+}
+RETRY_AFTER_STATUSES = ("429", "503")
+
+
+def openapi_document(host: str = PLACEHOLDER_HOST) -> dict[str, Any]:
+    """The whole document; ``host`` is where the app answers (the served copy uses the request's host)."""
+    return {
+        "swagger": "2.0",
+        "info": {
+            "title": "Guest onboarding",
+            "description": "Invite people to your Microsoft 365 tenant as B2B guests and add them to groups.",
+            "version": "1.0",
+        },
+        "host": host,
+        "basePath": "/api",
+        "schemes": ["https"],
+        "consumes": ["application/json"],
+        "produces": ["application/json", PROBLEM_MEDIA_TYPE],
+        "securityDefinitions": {
+            "functionKey": {"type": "apiKey", "in": "header", "name": FUNCTION_KEY_HEADER,
+                            "description": "A function key of the app (Azure portal: the function's Function Keys)."},
+        },
+        "security": [{"functionKey": []}],
+        "paths": {"/invitations": {"post": _invite_operation()}},
+        "definitions": {
+            "InvitationRequest": _request_schema(),
+            "InvitationResult": _result_schema(),
+            "GroupStatus": _group_status_schema(),
+            "Problem": _problem_schema(),
+            "FieldError": _field_error_schema(),
+        },
+    }
+
+
+def openapi_json(host: str = PLACEHOLDER_HOST) -> str:
+    """The document as the text served and committed (stable key order, trailing newline)."""
+    return json.dumps(openapi_document(host), indent=2, ensure_ascii=False) + "\n"
+
+
+def served_openapi_json(host_header: str | None) -> str:
+    """The document for ``GET /api/openapi.json``: ``host`` is the Host the caller used (so "Import from URL" gets
+    the right one), when it looks like a host name; otherwise the placeholder."""
+    host = (host_header or "").strip()
+    return openapi_json(host if _HOST.fullmatch(host) else PLACEHOLDER_HOST)
+
+
+def _invite_operation() -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        "201": {"description": "Invited: this call created an invitation (and sent the email when asked).",
+                "schema": {"$ref": "#/definitions/InvitationResult"}, "headers": _request_id_header()},
+        "200": {"description": "Already in the directory: no invitation was sent; groups are queued all the same.",
+                "schema": {"$ref": "#/definitions/InvitationResult"}, "headers": _request_id_header()},
+    }
+    for status, (description, _) in PROBLEM_ANSWERS.items():
+        responses[status] = {"description": description, "schema": {"$ref": "#/definitions/Problem"},
+                             "headers": _request_id_header()}
+        if status in RETRY_AFTER_STATUSES:
+            responses[status]["headers"]["Retry-After"] = {"type": "integer", "description": "Seconds to wait."}
+    responses["default"] = {"description": "An unexpected error, logged under requestId.",
+                            "schema": {"$ref": "#/definitions/Problem"}}
+    return {
+        "operationId": "InviteGuest",
+        "summary": "Invite a guest",
+        "description": "Invites the person as a B2B guest unless they are already in the directory (then no second "
+                       "email is sent), and queues their addition to each group. Safe to retry.",
+        "x-ms-visibility": "important",
+        "parameters": [
+            {"name": "body", "in": "body", "required": True, "schema": {"$ref": "#/definitions/InvitationRequest"}},
+            {"name": REQUEST_ID_HEADER, "in": "header", "required": False, "type": "string",
+             "pattern": REQUEST_ID_PATTERN, "maxLength": 128, "x-ms-summary": "Correlation id",
+             "x-ms-visibility": "internal",
+             "description": "Correlation id echoed as requestId when the body has none."},
+        ],
+        "responses": responses,
+    }
+
+
+def _request_id_header() -> dict[str, Any]:
+    return {"x-request-id": {"type": "string", "description": "The requestId of this call."}}
+
+
+def _request_schema() -> dict[str, Any]:
+    schema = json_schema(INVITATION_FIELDS)
+    schema["description"] = "Who to invite and where to add them. Only email is required; unknown fields are refused."
+    for spec in INVITATION_FIELDS:
+        _label(schema["properties"][spec.name], spec)
+    return schema
+
+
+def _label(property_schema: dict[str, Any], spec: Field) -> None:
+    summary, visibility = LABELS[spec.name]
+    property_schema["x-ms-summary"] = summary
+    property_schema["x-ms-visibility"] = "important" if spec.required else visibility
+    if spec.items is not None:
+        property_schema["items"]["x-ms-summary"] = ITEM_LABELS[spec.name]
+
+
+def _result_schema() -> dict[str, Any]:
+    string = {"type": "string"}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["requestId", "email", "userId", "invited", "groups"],
+        "properties": {
+            "requestId": {**string, "x-ms-summary": "Request id"},
+            "email": {**string, "x-ms-summary": "Email address"},
+            "userId": {**string, "format": "uuid", "x-ms-summary": "User id",
+                       "description": "The directory object id of the guest (or existing user)."},
+            "userType": {**string, "x-nullable": True, "x-ms-summary": "User type", "description": "Guest or Member."},
+            "invited": {"type": "boolean", "x-ms-summary": "Invited",
+                        "description": "True when this call created an invitation."},
+            "invitationStatus": {**string, "x-nullable": True, "x-ms-summary": "Invitation status",
+                                 "description": "PendingAcceptance, Accepted, Completed… (null when unknown)."},
+            "inviteRedeemUrl": {**string, "x-nullable": True, "x-ms-summary": "Redeem URL",
+                                "description": "The invitation's redemption link (null when no invitation was sent)."},
+            "groups": {"type": "array", "items": {"$ref": "#/definitions/GroupStatus"}, "x-ms-summary": "Groups"},
+        },
+    }
+
+
+def _group_status_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["groupId", "status"],
+        "properties": {
+            "groupId": {"type": "string", "format": "uuid", "x-ms-summary": "Group id"},
+            "status": {"type": "string", "enum": ["queued"], "x-ms-summary": "Status",
+                       "description": "queued: the membership is added by the group-memberships queue."},
+        },
+    }
+
+
+def _problem_schema() -> dict[str, Any]:
+    kinds = [TYPE_PREFIX + kind for _, problem_kinds in PROBLEM_ANSWERS.values() for kind in problem_kinds]
+    kinds.append(TYPE_PREFIX + "internal-error")  # the "default" answer
+    free = {"type": "object", "additionalProperties": True}
+    return {
+        "type": "object",
+        "description": "RFC 9457 problem details (application/problem+json).",
+        "required": ["type", "title", "status", "detail", "requestId"],
+        "properties": {
+            "type": {"type": "string", "x-ms-summary": "Problem type", "enum": kinds},
+            "title": {"type": "string", "x-ms-summary": "Title"},
+            "status": {"type": "integer", "x-ms-summary": "Status"},
+            "detail": {"type": "string", "x-ms-summary": "Detail"},
+            "errors": {"type": "array", "items": {"$ref": "#/definitions/FieldError"}, "x-ms-summary": "Errors"},
+            "requestId": {"type": "string", "x-ms-summary": "Request id"},
+            "limit": {"type": "integer", "x-ms-summary": "Size limit (bytes)"},
+            "settings": {"type": "array", "items": {}, "x-ms-summary": "Settings involved",
+                         "description": "Names (403) or {name, message} objects (503) of the app settings."},
+            "requiredPermission": {"type": "string", "x-ms-summary": "Missing Graph permission"},
+            "graphError": {**free, "x-ms-summary": "Graph error",
+                           "description": "Graph's status, code, message and graphRequestId."},
+            "credentialError": {**free, "x-ms-summary": "Credential error"},
+        },
+    }
+
+
+def _field_error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["field", "message"],
+        "properties": {
+            "field": {"type": "string", "x-ms-summary": "Field", "description": "JSON path, e.g. groupIds[2]."},
+            "message": {"type": "string", "x-ms-summary": "Message"},
+        },
+    }
