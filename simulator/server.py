@@ -195,7 +195,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             elif route is None:
                 if path_matched:
                     raise GraphError(405, "Request_BadRequest",
-                                     f"The HTTP method '{self.command}' is not allowed for this resource.")
+                                     "Specified HTTP method is not allowed for the request target.")
                 raise service._not_found(request)
             else:
                 request.path_params = params
