@@ -47,6 +47,7 @@ class GraphError(Exception):
         self.request_id = request_id
         self.retry_after = retry_after
         self.ambiguous = ambiguous  # the request may have been applied although no answer came back
+        self.location: str | None = None  # e.g. delta's 410 Gone: where to resync (MGDC api/listitem-delta.md)
 
     @property
     def transient(self) -> bool:
@@ -62,10 +63,12 @@ class GraphError(Exception):
         except (ValueError, AttributeError):
             error = {}
         inner = error.get("innerError") or {}
-        return cls(response.status_code, str(error.get("code") or f"HTTP{response.status_code}"),
-                   str(error.get("message") or response.reason or ""),
-                   response.headers.get("request-id") or inner.get("request-id"),
-                   _retry_after(response.headers.get("Retry-After")))
+        result = cls(response.status_code, str(error.get("code") or f"HTTP{response.status_code}"),
+                     str(error.get("message") or response.reason or ""),
+                     response.headers.get("request-id") or inner.get("request-id"),
+                     _retry_after(response.headers.get("Retry-After")))
+        result.location = response.headers.get("Location")
+        return result
 
     @classmethod
     def no_answer(cls, error: requests.RequestException, *, ambiguous: bool) -> GraphError:
@@ -145,7 +148,8 @@ class GraphClient:
 
     # ---- the retry loop -------------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, budget: Budget, query: dict[str, str] | None = None,
-                body: Any = None, idempotent: bool = True, request_id: str | None = None) -> Any:
+                body: Any = None, idempotent: bool = True, request_id: str | None = None,
+                headers: dict[str, str] | None = None) -> Any:
         """One logical call: the parsed JSON answer (None when empty), or GraphError once retries are spent."""
         url = self.base_url + path
         if query:
@@ -155,7 +159,7 @@ class GraphClient:
         while True:
             attempt += 1
             try:
-                response = self._send(method, url, body, budget, request_id)
+                response = self._send(method, url, body, budget, request_id, headers)
             except requests.RequestException as failure:
                 error = GraphError.no_answer(failure, ambiguous=not idempotent)
             else:
@@ -177,8 +181,9 @@ class GraphClient:
                 raise error
             self.sleep(delay)
 
-    def _send(self, method: str, url: str, body: Any, budget: Budget, request_id: str | None) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.tokens.token()}"}
+    def _send(self, method: str, url: str, body: Any, budget: Budget, request_id: str | None,
+              extra_headers: dict[str, str] | None = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.tokens.token()}", **(extra_headers or {})}
         if request_id:
             headers["client-request-id"] = request_id  # Graph echoes it; ties our logs to Graph's
         read_timeout = max(1.0, min(READ_TIMEOUT, budget.remaining()))

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import runtime
+from .credentials import CredentialError
 from .logging_setup import log_event
-from .onboarding import onboard
+from .onboarding import onboard, problem_from_credential
 from .policy import check_policy
 from .problems import (
     FieldError,
@@ -58,6 +59,8 @@ def handle_invitation(headers: Mapping[str, str], body: bytes) -> HttpAnswer:
         outcome = onboard(request, request_id, settings, graph, graph.budget(runtime.HTTP_BUDGET_SECONDS))
     except Problem as problem:
         return _problem_answer(problem, request_id, started, log_pii)
+    except CredentialError as error:  # building the token provider (MSAL reads the authority's metadata)
+        return _problem_answer(problem_from_credential(error), request_id, started, log_pii)
     except SettingsError as error:
         log_event("settings.invalid", level=logging.ERROR, requestId=request_id, settings=error.problems)
         return _problem_answer(not_configured(error.problems), request_id, started, log_pii)

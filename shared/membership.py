@@ -26,7 +26,9 @@ from .logging_setup import log_event
 from .requests_model import GUID_PATTERN
 from .settings import SettingsError
 
-LAG_ATTEMPTS = 3  # in-invocation tries while the user is not yet visible; redeliveries cover the minutes after
+# Waits between in-invocation tries while a new user is not yet visible to writes: covers the common lag of
+# seconds without a redelivery; host.json's redeliveries (every 2 minutes) cover the minutes after that.
+LAG_DELAYS = (2.0, 4.0, 8.0)
 REQUIRED_PERMISSION = "GroupMember.ReadWrite.All"
 # Answers seen while a new object replicates (cloud-facts: group-post-members, eventual consistency guidance).
 _LAG_TEXTS = re.compile(r"does not exist|don't exist|not a valid reference update", re.IGNORECASE)
@@ -125,7 +127,7 @@ def _add(user_id: str, group_id: str, request_id: str | None) -> str:
     except CredentialError as error:
         raise _credential_failure(error) from error
     budget = graph.budget(runtime.QUEUE_BUDGET_SECONDS)
-    for attempt in range(1, LAG_ATTEMPTS + 1):
+    for attempt in range(1, len(LAG_DELAYS) + 2):
         try:
             graph.add_member(group_id, user_id, budget, _graph_request_id(request_id))
             return "added"
@@ -135,9 +137,9 @@ def _add(user_id: str, group_id: str, request_id: str | None) -> str:
             verdict = classify(error, group_id)
             if verdict == "already_member":
                 return verdict
-            if verdict != "lag" or attempt == LAG_ATTEMPTS:
+            if verdict != "lag" or attempt > len(LAG_DELAYS):
                 raise _Failure(_error_dict(error), transient=verdict in ("transient", "lag")) from error
-            delay = graph.backoff(attempt)
+            delay = LAG_DELAYS[attempt - 1]
             if delay > budget.remaining():
                 raise _Failure(_error_dict(error), transient=True) from error
             graph.sleep(delay)

@@ -57,6 +57,11 @@ class Settings:
     allowed_email_domains: tuple[str, ...] = ()
     blocked_email_domains: tuple[str, ...] = ()
     log_pii: bool = False
+    # SharePoint list webhooks (issue 5): optional; shared/sharepoint/config.py says which feature needs which.
+    sharepoint_site_url: str | None = None
+    sharepoint_list_id: str | None = None
+    sharepoint_client_state: str | None = field(default=None, repr=False)
+    sharepoint_notification_url: str | None = None
 
     @property
     def graph_scope(self) -> str:
@@ -87,6 +92,10 @@ class Settings:
             allowed_email_domains=reader.domains("ALLOWED_EMAIL_DOMAINS"),
             blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
             log_pii=reader.boolean("LOG_PII", default=False),
+            sharepoint_site_url=reader.optional_https_url("SHAREPOINT_SITE_URL"),
+            sharepoint_list_id=reader.guid("SHAREPOINT_LIST_ID"),
+            sharepoint_client_state=reader.text("SHAREPOINT_CLIENT_STATE"),
+            sharepoint_notification_url=reader.optional_https_url("SHAREPOINT_NOTIFICATION_URL"),
         )
         if reader.problems:
             raise SettingsError(reader.problems)
@@ -171,6 +180,9 @@ class _Reader:
         elif origin_only and (parts.path or parts.query or parts.fragment):
             self.fail(name, f"{value!r} must be scheme and host only (e.g. {default})")
         return value
+
+    def optional_https_url(self, name: str) -> str | None:
+        return self.https_url(name, "") if self.text(name) else None
 
     def boolean(self, name: str, *, default: bool) -> bool:
         value = self.text(name)
