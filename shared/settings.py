@@ -17,6 +17,15 @@ DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
 DEFAULT_INVITE_REDIRECT_URL = "https://myapplications.microsoft.com"
 
+# Every environment setting the app reads (the contract with operators and infra/; tests/deploy checks the Bicep).
+SETTING_NAMES = (
+    "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "INVITE_REDIRECT_URL",
+    "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "LOG_PII", "AzureWebJobsStorage",
+    # Optional; the SharePoint list webhooks check them where they are used (shared/sharepoint/config.py).
+    "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID", "SHAREPOINT_CLIENT_STATE", "SHAREPOINT_NOTIFICATION_URL",
+)
+
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _TENANT_DOMAIN = re.compile(r"^[a-z0-9.-]{1,253}$")
 _TRUE = {"1", "true", "yes", "on"}
