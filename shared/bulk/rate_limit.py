@@ -69,6 +69,7 @@ class RateLimiter:
         return self._take(names, cost)[0]
 
     def _take(self, names: tuple[str, ...], cost: int) -> tuple[float, float]:
+        names = tuple(name for name in names if name in self.budgets)  # a budget not configured is not paced
         for name in names:
             if cost > self.budgets[name].requests:
                 raise ValueError(f"a cost of {cost} can never fit the {name} budget")

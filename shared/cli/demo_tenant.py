@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from .. import runtime
 
-DEMO_REPLICATION_LAG = 4.0  # seconds a new guest stays invisible to membership writes: short, but visible
+DEMO_REPLICATION_LAG = 5.0  # seconds a new guest stays invisible to membership writes: short, but visible
 _SETTINGS = ("AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
              "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "REQUESTS_CA_BUNDLE",
              "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS")

@@ -1,7 +1,7 @@
 """``python cli.py invite EMAIL [--name] [--group ID …] [--message] [--no-email] [--redirect-url]``: onboard one
 person from the command line, the same flow as ``POST /api/invitations`` (shared.onboarding), then the group
-memberships at once through the queue worker's own logic (shared.membership.process_membership), waiting out
-Graph's replication lag with a visible countdown instead of a queue's redeliveries.
+memberships at once, each Graph answer judged by the queue worker's own rules (shared.membership.classify), waiting
+out Graph's replication lag with a visible countdown instead of a queue's redeliveries.
 
 Exit codes: 0 everything asked for is done; 1 the person is in the directory but a group failed; 2 bad arguments,
 settings or policy; 3 Graph or the identity platform refused or failed.
@@ -10,7 +10,6 @@ settings or policy; 3 Graph or the identity platform refused or failed.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -20,8 +19,10 @@ from typing import Any, TextIO
 from shared import runtime
 from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE
 from shared.cli.demo_tenant import DemoTenant, demo_help, embedded_tenant_if_unconfigured
+from shared.credentials import CredentialError
+from shared.graph import GraphError
 from shared.logging_setup import LOGGER_NAME
-from shared.membership import RetryLater, process_membership
+from shared.membership import REQUIRED_PERMISSION, classify
 from shared.onboarding import onboard
 from shared.policy import check_policy
 from shared.problems import Problem
@@ -99,7 +100,7 @@ def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, er
         return EXIT_OK
     out.write("Groups:\n")
     out.flush()
-    states = [_join_group(outcome.body["userId"], group_id, request.email, request_id, demo, out, err)
+    states = [_join_group(outcome.body["userId"], group_id, request_id, demo, out, err)
               for group_id in request.group_ids]
     return EXIT_OK if all(states) else EXIT_PARTIAL
 
@@ -119,54 +120,68 @@ def _print_person(body: dict[str, Any], request: InvitationRequest, demo: DemoTe
     out.flush()
 
 
-def _join_group(user_id: str, group_id: str, email: str, request_id: str, demo: DemoTenant | None,
-                out: TextIO, err: TextIO) -> bool:
+def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant | None, out: TextIO,
+                err: TextIO) -> bool:
+    """Add the user to one group; the core's classify() decides what each Graph answer means. Replication lag and
+    transient failures are retried (Retry-After, else 2, 4, 8… s up to a minute) for up to 15 minutes."""
     label = f"{demo.group_name(group_id)} ({group_id})" if demo and demo.group_name(group_id) else group_id
-    message = json.dumps({"userId": user_id, "groupId": group_id, "email": email, "requestId": request_id,
-                          "source": "cli"})
+    graph = runtime.graph()
     started = time.monotonic()
     wait = FIRST_WAIT_SECONDS
     attempt = 0
     while True:
         attempt += 1
         try:
-            result = process_membership(message, dequeue_count=1)
-        except RetryLater as retry:
-            elapsed = time.monotonic() - started
-            if elapsed + wait > MEMBERSHIP_WINDOW_SECONDS:
-                out.write(f"  {label}: FAILED, still refused after {elapsed:.0f} s: {retry}\n")
+            graph.add_member(group_id, user_id, graph.budget(runtime.QUEUE_BUDGET_SECONDS), request_id)
+            verdict = "added"
+        except GraphError as error:
+            verdict = classify(error, group_id)
+            if verdict in ("lag", "transient"):
+                elapsed = time.monotonic() - started
+                delay = error.retry_after if error.retry_after is not None else wait
+                if elapsed + delay <= MEMBERSHIP_WINDOW_SECONDS:
+                    _countdown(label, delay, attempt, verdict, error, err)
+                    wait = min(MAX_WAIT_SECONDS, wait * 2)
+                    continue
+            if verdict != "already_member":
+                _print_failure(label, error, time.monotonic() - started, out)
                 return False
-            _countdown(label, wait, attempt, str(retry), err)
-            wait = min(MAX_WAIT_SECONDS, wait * 2)
-            continue
-        outcome = result.outcome
-        elapsed = time.monotonic() - started
-        if outcome.status == "added":
-            after = f" after {elapsed:.1f} s and {attempt} attempt(s) (replication lag)" if attempt > 1 else ""
+        except CredentialError as error:
+            out.write(f"  {label}: FAILED: could not get a token for Graph: {error.message}\n")
+            return False
+        if verdict == "added":
+            after = f" after {time.monotonic() - started:.1f} s and {attempt} attempts" if attempt > 1 else ""
             out.write(f"  {label}: added{after}\n")
-        elif outcome.status == "already_member":
-            out.write(f"  {label}: already a member\n")
         else:
-            error = outcome.error or {}
-            permission = f" (grant {error['requiredPermission']})" if error.get("requiredPermission") else ""
-            out.write(f"  {label}: FAILED: {error.get('status')} {error.get('code')}: {error.get('message')}"
-                      f"{permission}\n")
+            out.write(f"  {label}: already a member\n")
         out.flush()
-        return outcome.status in ("added", "already_member")
+        return True
 
 
-def _countdown(label: str, seconds: float, attempt: int, reason: str, err: TextIO) -> None:
+def _print_failure(label: str, error: GraphError, elapsed: float, out: TextIO) -> None:
+    hint = ""
+    if error.status == 403 and "privileges" in error.message.lower():
+        hint = f" (grant the application permission {REQUIRED_PERMISSION})"
+    if error.transient or error.status == 404:
+        hint += f" (still failing after {elapsed:.0f} s)"
+    out.write(f"  {label}: FAILED: {error.status} {error.code}: {error.message}{hint}\n")
+    out.flush()
+
+
+def _countdown(label: str, seconds: float, attempt: int, verdict: str, error: GraphError, err: TextIO) -> None:
     """Wait ``seconds``, showing why and how long is left (redrawn each second on a terminal)."""
-    lag = any(text in reason.lower() for text in ("does not exist", "don't exist", "not a valid reference"))
-    short = "Graph does not see the new guest yet: replication lag" if lag else _shorten(reason)
+    if verdict == "lag":
+        why = "Graph does not see the new guest yet: replication lag"
+    else:
+        why = _shorten(f"Graph answered {error.status or 'nothing'} {error.code}")
     if not err.isatty():
-        err.write(f"  {label}: not yet ({short}); retrying in {seconds:.0f} s (attempt {attempt + 1})\n")
+        err.write(f"  {label}: not yet ({why}); retrying in {seconds:.0f} s (attempt {attempt + 1})\n")
         err.flush()
         time.sleep(seconds)
         return
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
-        err.write(f"\r  {label}: waiting for replication ({short}); retry {attempt + 1} in {left:4.0f} s ")
+        err.write(f"\r  {label}: {why}; retry {attempt + 1} in {left:3.0f} s ")
         err.flush()
         time.sleep(min(1.0, left))
     err.write("\r" + " " * 120 + "\r")
