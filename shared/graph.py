@@ -13,6 +13,7 @@ Retry rules and where they live:
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,7 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 NOT_APPLIED_STATUSES = frozenset({429, 503})
+_GUID = re.compile(r"[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
 USER_FIELDS = ("id", "displayName", "mail", "userPrincipalName", "userType", "externalUserState", "otherMails")
 
 
@@ -184,8 +186,8 @@ class GraphClient:
     def _send(self, method: str, url: str, body: Any, budget: Budget, request_id: str | None,
               extra_headers: dict[str, str] | None = None) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.tokens.token()}", **(extra_headers or {})}
-        if request_id:
-            headers["client-request-id"] = request_id  # Graph echoes it; ties our logs to Graph's
+        if request_id and _GUID.fullmatch(request_id):
+            headers["client-request-id"] = request_id  # Graph echoes it (a GUID); ties our logs to Graph's
         read_timeout = max(1.0, min(READ_TIMEOUT, budget.remaining()))
         return self.session.request(method, url, json=body, headers=headers, timeout=(CONNECT_TIMEOUT, read_timeout))
 

@@ -129,7 +129,7 @@ def _add(user_id: str, group_id: str, request_id: str | None) -> str:
     budget = graph.budget(runtime.QUEUE_BUDGET_SECONDS)
     for attempt in range(1, len(LAG_DELAYS) + 2):
         try:
-            graph.add_member(group_id, user_id, budget, _graph_request_id(request_id))
+            graph.add_member(group_id, user_id, budget, request_id if isinstance(request_id, str) else None)
             return "added"
         except CredentialError as error:
             raise _credential_failure(error) from error
@@ -170,10 +170,6 @@ def _credential_failure(error: CredentialError) -> _Failure:
     # Even a refused credential is retried until the last delivery: an operator can fix it meanwhile.
     return _Failure({"status": None, "code": error.code, "message": error.message, "graphRequestId": None},
                     transient=True)
-
-
-def _graph_request_id(request_id: Any) -> str | None:
-    return request_id if isinstance(request_id, str) and re.fullmatch(GUID_PATTERN, request_id) else None
 
 
 def _outcome(status: str, fields: dict[str, Any], message: Any, error: dict[str, Any] | None,

@@ -7,7 +7,6 @@ runtime, and offers ``invite(...)`` (a real func.HttpRequest) and ``deliver(...)
 from __future__ import annotations
 
 import base64
-import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from azure.functions.queue import QueueMessage
 
 from shared import runtime
 from simulator import Simulator
+from tests.function_host import indexed_functions
 
 CREDENTIAL_SETTINGS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
                        "AZURE_CLIENT_CERTIFICATE_PASSWORD", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT",
@@ -50,12 +50,10 @@ class Answer:
     messages: list[dict[str, Any]] = field(default_factory=list)
 
 
-@functools.cache
 def functions() -> dict[str, Any]:
-    """The user functions as the host indexes them (get_functions() may only run once per FunctionApp)."""
-    from function_app import app
-
-    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+    """The user functions as the host indexes them from ``app.get_functions()`` (once per process: the shared
+    index in tests/function_host.py, since a FunctionApp refuses a second indexing)."""
+    return {name: indexed.user_function for name, indexed in indexed_functions().items()}
 
 
 class AppHarness:
