@@ -1,0 +1,66 @@
+"""Benchmark (not a test): `cli.py bulk` with 1,000 rows against the simulator, Graph's invitation limit on.
+
+    .venv/bin/python bench/bulk.py [--rows 1000] [--concurrency 8] [--lag 2]
+
+Reports the wall time as a ratio to the limit's floor (rows / 30 per second: 150 invitations per 5 s per tenant,
+MGDC throttling-limits.md) and the number of 429 answers met. Each row also joins one group, so the membership
+batches and the replication lag (``--lag`` seconds) are part of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from shared import runtime
+from shared.cli.bulk import BulkOptions, run_bulk
+from simulator import Simulator
+from simulator.graph.models import PARTNERS_GROUP_ID
+
+INVITATIONS_PER_SECOND = 150 / 5.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--lag", type=float, default=2.0, help="replication lag of new guests, seconds")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
+    path = workdir / "people.csv"
+    path.write_text("email,displayName,groupIds\n" + "".join(
+        f"bench{n:05d}@fabrikam.com,Bench {n},{PARTNERS_GROUP_ID}\n" for n in range(args.rows)), encoding="utf-8")
+    with Simulator(replication_lag=args.lag, throttling=True) as sim:
+        app = sim.identity.default_app
+        os.environ.update({"AZURE_AUTHORITY_HOST": sim.authority_host, "GRAPH_ENDPOINT": sim.graph_endpoint,
+                           "AZURE_TENANT_ID": sim.tenant_id, "AZURE_CLIENT_ID": app.client_id,
+                           "AZURE_CLIENT_SECRET": app.secret, "REQUESTS_CA_BUNDLE": str(sim.ca_path),
+                           "ALLOWED_GROUP_IDS": PARTNERS_GROUP_ID})
+        runtime.reset()
+        out = io.StringIO()
+        started = time.monotonic()
+        code = run_bulk(path, BulkOptions(concurrency=args.concurrency, results=str(workdir / "results.csv")),
+                        out, sys.stderr)
+        elapsed = time.monotonic() - started
+        throttled = sum(1 for r in sim.stats.requests if r.service == "graph" and r.status == 429)
+        invitations = sim.stats.count(service="graph", method="POST", path=r"/invitations$")
+        batches = sim.stats.count(service="graph", path=r"/\$batch$")
+        members = len(sim.graph.members_of(PARTNERS_GROUP_ID))
+    floor = args.rows / INVITATIONS_PER_SECOND
+    print(out.getvalue(), end="")
+    print(f"rows={args.rows} concurrency={args.concurrency} lag={args.lag:g}s exit={code}")
+    print(f"wall time {elapsed:.1f} s; the limit's floor {floor:.1f} s; ratio {elapsed / floor:.2f}")
+    print(f"429 answers met: {throttled}; POST /invitations sent: {invitations}; $batch requests: {batches}; "
+          f"Partners members now: {members}")
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
