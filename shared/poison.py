@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
 POISON_SUFFIX = "-poison"
@@ -175,7 +175,7 @@ class RequeueResult:
 
 
 def requeue(poison: QueueClient, main: QueueClient, ids: Iterable[str] | None,
-            started_at: datetime | None = None) -> RequeueResult:
+            started_at: datetime | None = None, lease_seconds: int = REQUEUE_LEASE_SECONDS) -> RequeueResult:
     """Put poison messages back on the main queue: those with ``ids``, or all when ``ids`` is None.
 
     Only messages already in the poison queue when the run started are taken (``started_at``), so a message that
@@ -190,7 +190,7 @@ def requeue(poison: QueueClient, main: QueueClient, ids: Iterable[str] | None,
     result = RequeueResult()
     passed_over: list[Any] = []
     pending: list[Any] = []
-    pages = poison.receive_messages(messages_per_page=PEEK_LIMIT, visibility_timeout=REQUEUE_LEASE_SECONDS)
+    pages = poison.receive_messages(messages_per_page=PEEK_LIMIT, visibility_timeout=lease_seconds)
     try:
         for page in pages.by_page():  # whole pages: every message received must be requeued or released
             pending = list(page)
@@ -227,7 +227,7 @@ def _requeue_one(item: PoisonMessage, poison: QueueClient, main: QueueClient, re
     main.send_message(item.original)  # plain text: the QueueClient has no encode policy (host.json: none)
     try:
         poison.delete_message(item.id, item.pop_receipt)
-    except ResourceNotFoundError:  # our lease ran out and someone else took it: it is now on both queues
+    except HttpResponseError:  # e.g. our lease ran out and someone else took it: it is now on both queues
         result.duplicated.append(item.id)
         return
     result.requeued.append(item.id)

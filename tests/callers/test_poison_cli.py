@@ -7,12 +7,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from azure.storage.queue import QueueServiceClient
+from azure.storage.queue import QueueClient, QueueServiceClient
 
 from shared import poison
 from shared.cli import main
@@ -217,3 +218,37 @@ def test_cli_py_runs_as_a_script_with_the_connection_from_the_environment(queues
     assert listed.returncode == 0, listed.stderr
     assert [item["id"] for item in json.loads(listed.stdout)["messages"]] == [message_id]
     assert all(result.returncode == 0 and "usage: python cli.py" in result.stdout for result in helped)
+
+
+class StealingQueueClient(QueueClient):
+    """A main queue whose send lets another operator take the poison message first (its lease having run out), so
+    our delete comes too late: the crash-between-send-and-delete case, through the real service."""
+
+    def __init__(self, *args, poison_client: QueueClient, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.poison_client = poison_client
+        self.stolen: list[str] = []
+
+    def send_message(self, *args, **kwargs):
+        sent = super().send_message(*args, **kwargs)
+        for _ in range(100):  # the lease is 1 s: wait until the message is visible again, then take it
+            taken = list(self.poison_client.receive_messages(max_messages=1, visibility_timeout=60))
+            if taken:
+                self.stolen.append(taken[0].id)
+                return sent
+            time.sleep(0.05)
+        raise AssertionError("the poison message never became visible again")
+
+
+def test_a_message_taken_by_someone_else_before_the_delete_is_reported_as_a_duplicate(queues, azurite):
+    service, main_name, poison_name = queues
+    poison_client = service.get_queue_client(poison_name)
+    message_id = poison_client.send_message(envelope(MEMBERSHIP)).id
+    main_client = StealingQueueClient.from_connection_string(azurite, main_name, poison_client=poison_client)
+
+    result = poison.requeue(poison_client, main_client, None, lease_seconds=1)
+
+    assert main_client.stolen == [message_id]
+    assert (result.requeued, result.duplicated) == ([], [message_id])  # reported, not hidden
+    assert [json.loads(text) for text in contents(service, main_name)] == [MEMBERSHIP]
+    assert poison_client.get_queue_properties().approximate_message_count == 1  # still there: nothing lost
