@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared import bindings
+from shared import bindings, sharepoint_bindings
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -36,3 +36,23 @@ def invite_from_queue(msg: func.QueueMessage, memberships: func.Out[list[str]], 
 @app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
     return bindings.openapi_http(req)
+
+
+# ---- SharePoint list webhooks (docs/sharepoint.md); the logic is in shared/sharepoint -----------------------
+@app.function_name("sharepoint_notifications")
+@app.route(route="sharepoint/notifications", methods=["POST"])
+@app.queue_output(arg_name="notifications", queue_name="sharepoint-notifications", connection=STORAGE)
+def sharepoint_notifications(req: func.HttpRequest, notifications: func.Out[list[str]]) -> func.HttpResponse:
+    return sharepoint_bindings.notifications_http(req, notifications)
+
+
+@app.function_name("sharepoint_changes")
+@app.queue_trigger(arg_name="msg", queue_name="sharepoint-notifications", connection=STORAGE)
+def sharepoint_changes(msg: func.QueueMessage) -> None:
+    sharepoint_bindings.changes_queue(msg)
+
+
+@app.function_name("sharepoint_subscription_renewal")
+@app.timer_trigger(arg_name="timer", schedule="0 30 3 * * *")  # daily, 03:30 UTC
+def sharepoint_subscription_renewal(timer: func.TimerRequest) -> None:
+    sharepoint_bindings.renew_timer(timer)

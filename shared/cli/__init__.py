@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "shared.cli.poison",
     "shared.cli.invite",
     "shared.cli.bulk",
+    "shared.cli.sharepoint",
 )
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REMOTE = 0, 1, 2, 3

@@ -101,10 +101,21 @@ class Notifier:
                     return list(self.deliveries)
                 self._cond.wait(min(0.05, max(0.0, deadline - time.monotonic())))
 
-    def idle(self) -> bool:
-        """Nothing gathered, nothing due, nothing in flight."""
+    def wait_idle(self, timeout: float = 20.0) -> bool:
+        """Block until nothing is gathered, due or in flight (retries scheduled far ahead count as due)."""
+        deadline = time.monotonic() + timeout
         with self._cond:
-            return not self._gathering and not self._due and all(d.state != "pending" for d in self.deliveries)
+            while not self._idle() and time.monotonic() < deadline:
+                self._cond.wait(0.05)
+            return self._idle()
+
+    def idle(self) -> bool:
+        with self._cond:
+            return self._idle()
+
+    def _idle(self) -> bool:
+        """Nothing gathered, nothing due, nothing in flight."""
+        return not self._gathering and not self._due and all(d.state != "pending" for d in self.deliveries)
 
     def stop(self) -> None:
         with self._cond:

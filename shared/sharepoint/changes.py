@@ -1,0 +1,92 @@
+"""The ``sharepoint-notifications`` worker: a notification says only "the list changed", so read what changed
+with Graph's ``items/delta`` from the saved link, page by page, handle each row, and save the next link only
+once the page's rows are handled (a crash re-reads that page; claims keep rows from running twice)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from .. import runtime
+from ..graph import GraphError
+from ..logging_setup import log_event
+from . import config, storage
+from .lists import SiteLists
+from .rows import RowBusy, RowContext, handle_row
+from .state import TABLE, SharePointState, StateConflict
+
+MEMBERSHIP_QUEUE = "group-memberships"
+MAX_RESYNCS = 2
+
+
+class ChangesPending(Exception):
+    """Some rows could not be handled now (claimed by another worker, throttled): deliver the message again."""
+
+
+@dataclass
+class ChangesSummary:
+    pages: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    resynced: bool = False
+    superseded: bool = False  # another worker saved a newer link first
+
+
+def process_changes() -> ChangesSummary:
+    """Read and handle every change since the saved delta link; raises ChangesPending to be run again."""
+    settings = runtime.settings()
+    config.require(settings, "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID")
+    graph = runtime.graph()
+    lists = SiteLists(graph)
+    list_id = settings.sharepoint_list_id or ""
+    site_id = lists.site_id(config.site_address(settings))
+    state = SharePointState(storage.table_client(TABLE))
+    ctx = RowContext(settings, graph, lists, site_id, list_id, state, storage.queue_client(MEMBERSHIP_QUEUE))
+    link, etag = state.delta_link(list_id)
+    link = link or lists.delta_start(site_id, list_id)
+    summary = ChangesSummary()
+    busy: list[str] = []
+    while True:
+        page = _page(lists, link, site_id, list_id, summary)
+        summary.pages += 1
+        for item in page.get("value", []):
+            try:
+                outcome = handle_row(ctx, item)
+            except RowBusy:
+                busy.append(item["id"])
+                continue
+            summary.outcomes[outcome] = summary.outcomes.get(outcome, 0) + 1
+        if busy:
+            # Not saving the link: this page is read again on the next delivery, when the claims have settled.
+            log_event("sharepoint.changes_pending", level=logging.WARNING, listId=list_id, items=busy)
+            raise ChangesPending(f"{len(busy)} row(s) busy: {', '.join(busy)}")
+        following = page.get("@odata.nextLink") or page.get("@odata.deltaLink")
+        if not following:
+            raise GraphError(None, "noDeltaLink", "a delta page had neither @odata.nextLink nor @odata.deltaLink")
+        try:
+            etag = state.save_delta_link(list_id, following, etag)
+        except StateConflict:
+            summary.superseded = True  # another worker is further on; it handles what follows
+            break
+        if "@odata.deltaLink" in page:
+            break
+        link = following
+    log_event("sharepoint.changes", listId=list_id, pages=summary.pages, resynced=summary.resynced,
+              superseded=summary.superseded, **summary.outcomes)
+    return summary
+
+
+def _page(lists: SiteLists, link: str, site_id: str, list_id: str, summary: ChangesSummary) -> dict:
+    """One delta page; on 410 Gone follow the Location Graph gives to start over (MGDC api/listitem-delta.md).
+    Starting over re-reads every row, which is safe: rows that are not Pending are skipped."""
+    for _ in range(MAX_RESYNCS + 1):
+        try:
+            return lists.delta_page(link)
+        except GraphError as error:
+            if error.status != 410:
+                raise
+            log_event("sharepoint.resync", level=logging.WARNING, listId=list_id, code=error.code)
+            summary.resynced = True
+            link = error.location or lists.delta_start(site_id, list_id)
+            if "$expand=fields" not in link:
+                link += ("&" if "?" in link else "?") + "$expand=fields"
+    raise GraphError(410, "resyncRequired", "the delta link kept expiring")

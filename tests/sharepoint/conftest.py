@@ -1,0 +1,112 @@
+"""The app with its SharePoint settings against the simulated tenant, a real Azurite, and the function host on
+loopback HTTPS (so the simulator's webhook calls reach the real handler over the wire).
+
+The app runs as a user-assigned managed identity holding the core's Graph permissions plus Sites.Selected, with
+a 'write' grant on the Partners site: the least-privileged set docs/sharepoint.md recommends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from shared import runtime
+from shared.cli import main as cli_main
+from shared.sharepoint import storage, subscriptions
+from shared.sharepoint.lists import reset_site_ids
+from simulator import Simulator
+from tests.function_host import AzuriteQueues, FunctionHost, indexed_functions
+
+QUEUES = ("sharepoint-notifications", "group-memberships", "group-memberships-poison",
+          "sharepoint-notifications-poison")
+CLIENT_STATE = "client-state-0123456789abcdef"
+APP_SETTINGS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+                "AZURE_CLIENT_CERTIFICATE_PASSWORD", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "LOG_PII",
+                "SHAREPOINT_LIST_ID", "MSI_ENDPOINT", "MSI_SECRET")
+
+
+class SharePointApp:
+    def __init__(self, sim: Simulator, monkeypatch: pytest.MonkeyPatch, connection_string: str) -> None:
+        self.sim = sim
+        self.monkeypatch = monkeypatch
+        self.functions = indexed_functions()
+        self.queues = AzuriteQueues(connection_string, self.functions, max_dequeue_count=10)
+        self.queues.clear(*QUEUES)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sim.workdir / "tls" / "server.pem", sim.workdir / "tls" / "server.key")
+        self.host = FunctionHost(self.functions, send=self.queues.send, ssl_context=context)
+        self.site = sim.sharepoint.sites["/sites/partners"]
+        identity = sim.identity.user_identity
+        sim.identity.grant(identity.client_id, "Sites.Selected")
+        sim.sharepoint.grant(self.site, identity.client_id, ["write"], "Guest onboarding")
+        for name in APP_SETTINGS:
+            monkeypatch.delenv(name, raising=False)
+        self.configure(AZURE_AUTHORITY_HOST=sim.authority_host, GRAPH_ENDPOINT=sim.graph_endpoint,
+                       IDENTITY_ENDPOINT=sim.identity_endpoint, IDENTITY_HEADER=sim.identity_header,
+                       AZURE_CLIENT_ID=identity.client_id, ALLOWED_GROUP_IDS="*", AzureWebJobsStorage=connection_string,
+                       SHAREPOINT_SITE_URL=f"{sim.url('sharepoint')}/sites/partners",
+                       SHAREPOINT_CLIENT_STATE=CLIENT_STATE,
+                       SHAREPOINT_NOTIFICATION_URL=self.host.url("sharepoint/notifications"))
+
+    def configure(self, **settings: str) -> None:
+        for name, value in settings.items():
+            self.monkeypatch.setenv(name, value)
+        runtime.reset()
+        storage.reset()
+        subscriptions.reset()
+        reset_site_ids()
+
+    def cli(self, *args: str) -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli_main(list(args))
+        return code, out.getvalue()
+
+    def provision(self) -> str:
+        code, output = self.cli("sharepoint", "provision")
+        assert code == 0, output
+        list_id = output.strip().splitlines()[-1].removeprefix("SHAREPOINT_LIST_ID=")
+        self.configure(SHAREPOINT_LIST_ID=list_id)
+        return list_id
+
+    @property
+    def sp_list(self) -> Any:
+        return self.sim.sharepoint.lists[runtime.settings().sharepoint_list_id]
+
+    def add_row(self, **fields: Any) -> str:
+        """A row as an owner adds it in the browser (no app involved): the simulator notifies the webhook."""
+        return self.sim.sharepoint.add_item(self.sp_list, fields).id
+
+    def row(self, item_id: str) -> dict[str, Any]:
+        return dict(self.sp_list.items[item_id].fields)
+
+    def settle(self, rounds: int = 10) -> None:
+        """Until nothing moves: the simulator's deliveries reach the webhook, the queue workers run."""
+        notifier = self.sim.sharepoint.notifier
+        for _ in range(rounds):
+            notifier.wait_idle()
+            ran = self.queues.run_until_empty("sharepoint_changes")
+            ran += self.queues.run_until_empty("add_membership")
+            notifier.wait_idle()
+            if not ran and not self.queues.peek("sharepoint-notifications"):
+                return
+        raise AssertionError("the SharePoint flow did not settle")
+
+    def close(self) -> None:
+        self.host.close()
+
+
+@pytest.fixture
+def sp_app(trust_sim: Simulator, monkeypatch: pytest.MonkeyPatch, azurite: str) -> Iterator[SharePointApp]:
+    app = SharePointApp(trust_sim, monkeypatch, azurite)
+    yield app
+    app.close()
+    runtime.reset()
+    storage.reset()
+    subscriptions.reset()
+    reset_site_ids()
