@@ -252,3 +252,16 @@ def test_a_message_taken_by_someone_else_before_the_delete_is_reported_as_a_dupl
     assert (result.requeued, result.duplicated) == ([], [message_id])  # reported, not hidden
     assert [json.loads(text) for text in contents(service, main_name)] == [MEMBERSHIP]
     assert poison_client.get_queue_properties().approximate_message_count == 1  # still there: nothing lost
+
+
+def test_list_says_when_the_queue_holds_more_than_one_peek_shows(queues, azurite, capsys):
+    service, _, poison_name = queues
+    client = service.get_queue_client(poison_name)
+    for _ in range(poison.PEEK_LIMIT + 3):
+        client.send_message(envelope(MEMBERSHIP))
+
+    code, out, _ = run(capsys, "poison", "list", poison_name, "--connection-string", azurite)
+
+    rows = [line for line in out.splitlines() if "Authorization_RequestDenied" in line]
+    assert code == 0 and len(rows) == poison.PEEK_LIMIT
+    assert f"showing {poison.PEEK_LIMIT} of about {poison.PEEK_LIMIT + 3}" in out
