@@ -131,15 +131,19 @@ def _iso(moment: dt.datetime) -> str:
 
 
 def _error_text(answer: requests.Response) -> str:
+    """SharePoint's message: ``odata.error`` / ``error`` (REST) or ``error_description`` (its 401s)."""
     try:
         body = answer.json()
     except ValueError:
         return answer.text[:300]
-    error = body.get("odata.error") or body.get("error") or {}
+    error = (body.get("odata.error") or body.get("error")) if isinstance(body, dict) else None
     if isinstance(error, dict):
         message = error.get("message")
         return str(message.get("value") if isinstance(message, dict) else message or error.get("code"))
-    return str(body.get("error_description") or body)[:300]
+    text = str(body.get("error_description") if isinstance(body, dict) else body)[:300]
+    if "app only" in text.lower():
+        text += " (SharePoint REST takes app-only tokens only from a certificate or a managed identity)"
+    return text
 
 
 def reset() -> None:
