@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
 from collections.abc import Iterable
@@ -207,9 +208,15 @@ def requeue(poison: QueueClient, main: QueueClient, ids: Iterable[str] | None,
                 break
     finally:
         for message in passed_over + pending:  # pending: left over if a send failed half-way through a page
-            poison.update_message(message, visibility_timeout=0)  # back to visible, unchanged
+            _release(poison, message)
     result.missing = sorted(wanted or ())
     return result
+
+
+def _release(poison: QueueClient, message: Any) -> None:
+    """Make a received message visible again, unchanged. If our lease already ran out it is visible anyway."""
+    with contextlib.suppress(HttpResponseError):
+        poison.update_message(message, visibility_timeout=0)
 
 
 def _server_now(queue: QueueClient) -> datetime:
