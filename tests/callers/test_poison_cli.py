@@ -265,3 +265,13 @@ def test_list_says_when_the_queue_holds_more_than_one_peek_shows(queues, azurite
     rows = [line for line in out.splitlines() if "Authorization_RequestDenied" in line]
     assert code == 0 and len(rows) == poison.PEEK_LIMIT
     assert f"showing {poison.PEEK_LIMIT} of about {poison.PEEK_LIMIT + 3}" in out
+
+
+def test_use_development_storage_reaches_azurite(queues, monkeypatch, capsys):
+    service, _, poison_name = queues
+    message_id = service.get_queue_client(poison_name).send_message(envelope(MEMBERSHIP)).id
+    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+
+    code, out, _ = run(capsys, "poison", "list", poison_name, "--json")
+
+    assert code == 0 and [item["id"] for item in json.loads(out)["messages"]] == [message_id]
