@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..credentials import CredentialError
 from ..graph import Budget, GraphClient, GraphError
 from ..membership import classify
 from .paced_transport import retry_after_seconds
@@ -139,6 +140,10 @@ class MembershipBatcher:
         except GraphError as error:
             for item in items:
                 self._judge(item, error)
+            return
+        except CredentialError as error:  # no token right now: as transient as Graph being unavailable
+            for item in items:
+                self._judge(item, GraphError(None, error.code, error.message))
             return
         by_id = {str(entry.get("id")): entry for entry in (answer or {}).get("responses") or []}
         for index, item in enumerate(items):

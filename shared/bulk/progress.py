@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 BAR_WIDTH = 24
+MIN_ROWS_FOR_ESTIMATE = 5
 
 
 class Progress:
@@ -72,7 +73,9 @@ class Progress:
         finished = self.finished_rows()
         rate = self.rate()
         left = self.total - finished
-        eta = f"~{_duration(left / rate)} left" if rate > 0 and left > 0 else ("finished" if left <= 0 else "")
+        measured = self.done + self.failed >= MIN_ROWS_FOR_ESTIMATE  # the first rows include start-up
+        eta = f"~{_duration(left / rate)} left" if rate > 0 and left > 0 and measured else ("finished" if left <= 0
+                                                                                            else "")
         counts = f"{finished}/{self.total}  done {self.done}  failed {self.failed}"
         if self.skipped:
             counts += f"  skipped {self.skipped} (done earlier)"

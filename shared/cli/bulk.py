@@ -3,7 +3,7 @@ everyone in a CSV (the Entra portal's bulk-invite template as is, or a plain hea
 with a resumable results file. Every row is validated (and checked against the policy) before anything is sent.
 
 Exit codes: 0 every row done; 1 some rows failed (see the results file); 2 bad file, rows, arguments or settings
-(nothing was sent); 130 interrupted (re-run the same command to resume).
+(nothing was sent); 3 no credential for Graph; 130 interrupted (re-run the same command to resume).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from shared.bulk.progress import Progress
 from shared.bulk.rate_limit import Budget, RateLimiter, graph_budgets
 from shared.bulk.results import ResultsFile, ResultsFileError, default_results_path
 from shared.bulk.row_requests import BulkRow, validate_rows
-from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE
 from shared.cli.demo_tenant import demo_help, embedded_tenant_if_unconfigured
-from shared.credentials import build_token_provider
+from shared.credentials import CredentialError, build_token_provider
 from shared.graph import GraphClient
 from shared.logging_setup import LOGGER_NAME
 from shared.policy import check_policy
@@ -110,7 +110,7 @@ def run_bulk(path: str | Path, options: BulkOptions, out: TextIO, err: TextIO) -
             out.write("Dry run: nothing was sent.\n")
             return EXIT_OK
         code = _run(path, rows, settings, options, demo is not None, out, err)
-        if demo is not None:
+        if demo is not None and code in (EXIT_OK, EXIT_PARTIAL):
             out.write(f"(demo tenant: {sum(len(demo.sim.graph.members_of(g.id)) for g in demo.groups)} "
                       "memberships in its groups now)\n")
         return code
@@ -157,12 +157,21 @@ def _run(path: str | Path, rows: list[BulkRow], settings: Settings, options: Bul
     except ResultsFileError as error:
         print(f"error: {error}", file=err)
         return EXIT_USAGE
+    if demo and history:
+        # Each demo run is a fresh simulated tenant: an earlier run's users and results mean nothing in it.
+        out.write(f"Demo tenant: starting {results.path} afresh (a new simulated tenant each run).\n")
+        results.path.unlink()
+        history = {}
     earlier = sum(1 for row in rows if row.key in history and history[row.key].done)
     if earlier:
         out.write(f"Resuming with {results.path}: {earlier} row(s) done earlier are skipped.\n")
     limiter = RateLimiter(options.budgets if options.budgets is not None else graph_budgets())
     session, adapter = paced_session(limiter, pool_size=options.concurrency + 4)
-    graph = GraphClient(settings.graph_endpoint, build_token_provider(settings), session=session)
+    try:
+        graph = GraphClient(settings.graph_endpoint, build_token_provider(settings), session=session)
+    except CredentialError as error:
+        print(f"error: could not set up the credential for Graph: {error.message}", file=err)
+        return EXIT_REMOTE
     progress = Progress(len(rows), err, tty=options.tty)
     run = BulkRun(settings, graph, limiter, results, progress, concurrency=options.concurrency,
                   lag_window=options.lag_window)

@@ -80,7 +80,6 @@ def _request(args: argparse.Namespace, err: TextIO) -> InvitationRequest | None:
 def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, err: TextIO) -> int:
     try:
         settings = runtime.settings()
-        graph = runtime.graph()
     except SettingsError as error:
         for name, message in error.problems.items():
             print(f"error: setting {name}: {message}", file=err)
@@ -91,7 +90,11 @@ def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, er
         return EXIT_USAGE
     request_id = str(uuid.uuid4())
     try:
+        graph = runtime.graph()
         outcome = onboard(request, request_id, settings, graph, graph.budget(runtime.HTTP_BUDGET_SECONDS))
+    except CredentialError as error:
+        print(f"error: could not get a token for Graph: {error.message}", file=err)
+        return EXIT_REMOTE
     except Problem as problem:
         _print_problem(problem, err)
         return EXIT_REMOTE

@@ -17,14 +17,15 @@ class FakeClock:
 
 def test_plain_output_prints_lines_with_counts_rate_and_time_left() -> None:
     stream, clock = io.StringIO(), FakeClock()
-    progress = Progress(4, stream, tty=False, interval=0.0, clock=clock)
-    clock.now = 2.0
-    progress.row_finished(ok=True)
-    progress.row_finished(ok=False)
+    progress = Progress(8, stream, tty=False, interval=0.0, clock=clock)
+    clock.now = 5.0
+    for ok in (True, True, True, True, False):
+        progress.row_finished(ok=ok)
     progress.close()
     lines = stream.getvalue().splitlines()
     assert "\r" not in stream.getvalue()
-    assert lines[1] == "progress: 2/4  done 1  failed 1  1.0 rows/s  ~2 s left"
+    assert lines[0] == "progress: 1/8  done 1  failed 0  0.2 rows/s"  # no estimate from the first rows
+    assert lines[4] == "progress: 5/8  done 4  failed 1  1.0 rows/s  ~3 s left"
 
 
 def test_plain_output_is_throttled_to_the_interval_but_the_last_row_always_shows() -> None:

@@ -88,7 +88,7 @@ def test_a_group_outside_the_allowed_list_is_refused_before_any_graph_call(sim: 
     configure(sim, monkeypatch, ALLOWED_GROUP_IDS=PARTNERS)
     code, _, err = invite("x@fabrikam.com", "--group", FALCON)
     assert code == 2 and "ALLOWED_GROUP_IDS" in err and "--group[0]" in err
-    assert graph_calls(sim) == 0
+    assert graph_calls(sim) == 0 and sim.stats.count(service="login") == 0
 
 
 def test_graph_refusing_the_person_exits_3(tenant: Simulator) -> None:
