@@ -108,7 +108,8 @@ def _process(ctx: RowContext, item_id: str, fields: dict[str, Any], etag: str | 
     groups = list(request.group_ids)
     if groups:
         ctx.state.start_progress(ctx.list_id, item_id, groups)
-        source = {"type": "sharepoint", "siteId": ctx.site_id, "listId": ctx.list_id, "itemId": item_id}
+        source = {"type": "sharepoint", "siteId": ctx.site_id, "listId": ctx.list_id, "itemId": item_id,
+                  "groupIds": groups}
         for message in outcome.messages:
             ctx.memberships.send_message(json.dumps({**json.loads(message), "source": source}))
     status = "Invited" if groups else "Added"
