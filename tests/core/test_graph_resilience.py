@@ -3,6 +3,8 @@ answered 429/503 with Retry-After past it, and never an invitation (or its email
 
 from __future__ import annotations
 
+import pytest
+
 from shared.graph import MAX_ATTEMPTS
 from simulator.tokens import TokenIssuer
 
@@ -93,7 +95,9 @@ def test_a_gateway_timeout_on_the_invitation_is_checked_before_any_second_post(a
     assert graph_posts(app) == 2 and app.sim.graph.emails_to("alice@fabrikam.com") == 1
 
 
-def test_a_rejected_token_is_replaced_once_and_the_call_succeeds(app):
+@pytest.mark.parametrize("mode", ["secret", "system"])
+def test_a_rejected_token_is_replaced_once_and_the_call_succeeds(app, mode):
+    app.configure(mode)
     assert app.invite({"email": "adele@fabrikam.com"}).status == 200
     app.sim.tokens = TokenIssuer()  # a new signing key: Graph now rejects the cached token with 401
     assert app.invite({"email": "adele@fabrikam.com"}).status == 200

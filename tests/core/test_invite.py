@@ -131,6 +131,9 @@ def test_the_callers_correlation_id_is_echoed(app):
     assert answer.body["requestId"] == correlation == answer.headers["x-request-id"]
     assert answer.messages == [] and answer.status == 201
     assert app.invite({"email": "gina@fabrikam.com", "requestId": "run-42"}).body["requestId"] == "run-42"
+    assert app.invite({"email": "gina@fabrikam.com"}, headers={"x-correlation-id": "wf-7"}).body["requestId"] == "wf-7"
+    generated = app.invite({"email": "gina@fabrikam.com"}, headers={"x-correlation-id": "bad id!"}).body["requestId"]
+    assert str(uuid.UUID(generated)) == generated
 
 
 def test_an_idn_domain_is_invited_in_its_ascii_form(app):
