@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -28,8 +29,12 @@ class Receiver(ThreadingHTTPServer):
         self.notifications: list[dict] = []
         self.answers: list[int] = []  # statuses to answer notifications with, first to last; then 200
         self.echo = True  # False: answer the handshake without the token
+        self.delay = 0.0  # seconds to wait before answering the handshake
         self.lock = threading.Lock()
         threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # a caller that gave up (the handshake timeout test) closes the socket first
 
     @property
     def url(self) -> str:
@@ -48,6 +53,7 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
         if "validationtoken" in query:
             with self.server.lock:
                 self.server.validations.append(query)
+            time.sleep(self.server.delay)
             text = query["validationtoken"][0] if self.server.echo else "nope"
             return self._answer(200, text.encode(), "text/plain")
         with self.server.lock:
@@ -248,6 +254,15 @@ def test_subscription_is_refused_when_the_endpoint_does_not_echo_the_token(trust
     assert refused.status_code == 400
     assert refused.json()["odata.error"]["code"] == "-1, System.InvalidOperationException"
     assert "Failed to validate the notification URL" in refused.json()["odata.error"]["message"]["value"]
+    assert trust_sim.sharepoint.subscriptions.items == {}
+
+
+def test_subscription_is_refused_when_the_endpoint_answers_too_late(trust_sim, rest, guest_list, receiver):
+    trust_sim.sharepoint.subscriptions.validation_timeout = 0.2  # SharePoint waits 5 s; scaled down here
+    receiver.delay = 0.6
+    refused = subscribe(trust_sim, rest, guest_list, receiver.url)
+    assert refused.status_code == 400
+    assert trust_sim.sharepoint.subscriptions.handshakes[-1].error == "ReadTimeout"
     assert trust_sim.sharepoint.subscriptions.items == {}
 
 
