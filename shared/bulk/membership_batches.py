@@ -99,6 +99,9 @@ class MembershipBatcher:
                 return
             try:
                 self._send(items)
+            except Exception as error:  # a sender must not die silently with rows open
+                for item in items:
+                    self.on_done(item.row_key, item.group_id, "failed", f"unexpected error: {error!r}")
             finally:
                 with self._condition:
                     self._in_flight -= len(items)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import time
 import uuid
@@ -174,7 +175,7 @@ def _print_failure(label: str, error: GraphError, elapsed: float, out: TextIO) -
 def _countdown(label: str, seconds: float, attempt: int, verdict: str, error: GraphError, err: TextIO) -> None:
     """Wait ``seconds``, showing why and how long is left (redrawn each second on a terminal)."""
     if verdict == "lag":
-        why = "Graph does not see the new guest yet: replication lag"
+        why = "replication lag: Graph does not see the new guest yet"
     else:
         why = _shorten(f"Graph answered {error.status or 'nothing'} {error.code}")
     if not err.isatty():
@@ -182,12 +183,14 @@ def _countdown(label: str, seconds: float, attempt: int, verdict: str, error: Gr
         err.flush()
         time.sleep(seconds)
         return
+    width = shutil.get_terminal_size((100, 20)).columns - 1  # one screen line, or \r cannot redraw it
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
-        err.write(f"\r  {label}: {why}; retry {attempt + 1} in {left:3.0f} s ")
+        text = f"  {label}: retry {attempt + 1} in {left:2.0f} s ({why})"
+        err.write("\r" + (text if len(text) <= width else text[: width - 1] + "…").ljust(width))
         err.flush()
         time.sleep(min(1.0, left))
-    err.write("\r" + " " * 120 + "\r")
+    err.write("\r" + " " * width + "\r")
     err.flush()
 
 

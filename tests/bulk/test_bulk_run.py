@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from shared.bulk.rate_limit import DIRECTORY_WRITES, INVITATIONS, Budget
 from shared.cli.bulk import BulkOptions, run_bulk
 from simulator import Simulator
@@ -72,14 +70,14 @@ def test_plain_file_with_an_existing_guest_and_a_member_invites_only_the_new_per
     assert graph_calls(tenant) and tenant.stats.count(service="graph", method="POST", path=r"/invitations$") == 1
 
 
-def test_every_bad_row_is_reported_and_nothing_is_sent(tenant: Simulator, tmp_path) -> None:
+def test_every_bad_row_is_reported_and_nothing_is_sent(tenant: Simulator, monkeypatch, tmp_path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(PORTAL_HEADER
                     + f"alice@fabrikam.com,https://myapplications.microsoft.com,true,,Alice,{PARTNERS}\n"
                     + "bob(at)fabrikam.com,https://myapplications.microsoft.com,true,,Bob,\n"
                     + f"carol@fabrikam.com,http://not-https.example,maybe,,Carol,{PARTNERS};nope\n"
                     + "dave@blocked.example,https://myapplications.microsoft.com,true,,Dave,\n", encoding="utf-8")
-    configure(tenant, pytest.MonkeyPatch(), BLOCKED_EMAIL_DOMAINS="blocked.example")
+    configure(tenant, monkeypatch, BLOCKED_EMAIL_DOMAINS="blocked.example")
     code, out, err = bulk(path)
     assert code == 2 and out == ""
     lines = [line.strip() for line in err.splitlines() if line.strip().startswith("line ")]
