@@ -108,3 +108,15 @@ def test_a_permanent_membership_failure_marks_the_row_failed(sp_app):
     assert fields["Status"] == "Failed"
     assert FINANCE_GROUP_ID in fields["Error"] and "Guests users are not allowed" in fields["Error"]
     assert len(sp_app.queues.peek("group-memberships-poison")) == 1
+
+
+def test_a_throttled_invitation_gives_the_row_back_and_a_later_delivery_completes_it(sp_app):
+    _subscribed(sp_app)
+    sp_app.sim.faults.add(service="graph", method="POST", path=r"/invitations$", status=429, retry_after=600,
+                          times=1)
+    row = sp_app.add_row(Email="frankie@fabrikam.com", GroupIds=PARTNERS_GROUP_ID)
+    sp_app.settle()
+    errors = [type(i.error).__name__ for i in sp_app.queues.invocations if i.error is not None]
+    assert errors == ["ChangesPending"]
+    assert sp_app.row(row)["Status"] == "Added"
+    assert sp_app.sim.graph.emails_to("frankie@fabrikam.com") == 1
