@@ -111,3 +111,22 @@ def test_graph_refusing_every_token_is_a_502_not_a_loop(app):
     assert answer.status == 502 and answer.body["graphError"]["status"] == 401
     assert app.sim.stats.count(service="graph", path=USERS) == 2  # one retry with a fresh token, then stop
     assert app.token_fetches() == 2
+
+
+def test_graphs_own_invitation_limit_is_ridden_out_with_its_retry_after(app):
+    from simulator.graph.throttling import Budget
+
+    app.configure(simulated_waits=True)
+    app.sim.graph.limits["invitations"] = Budget(2, 5.0)  # the tenant's 150 per 5 s, scaled down
+    answers = [app.invite({"email": f"guest{index}@fabrikam.com"}) for index in range(5)]
+    assert [answer.status for answer in answers] == [201] * 5
+    assert app.waits and all(wait >= 1 for wait in app.waits)  # Graph's Retry-After, not our backoff
+    assert app.sim.stats.count(service="graph", method="POST", path=INVITES) == 5 + len(app.waits)
+    assert all(app.sim.graph.emails_to(f"guest{index}@fabrikam.com") == 1 for index in range(5))
+
+
+def test_a_resend_whose_answer_was_lost_is_not_posted_a_second_time(app):
+    app.sim.faults.add(service="graph", method="POST", path=INVITES, drop_after=True, times=1)
+    answer = app.invite({"email": "adele@fabrikam.com", "resendInvitation": True})
+    assert answer.status == 503 and answer.body["graphError"]["status"] is None  # no answer: the caller may retry
+    assert graph_posts(app) == 1
