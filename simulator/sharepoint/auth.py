@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GraphError, invalid_token
 from ..tokens import TokenError
 from ..wire import Request
 from . import exceptions
@@ -23,7 +22,6 @@ from . import exceptions
 if TYPE_CHECKING:
     from .models import SharePointBackend, Site
 
-GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 SHAREPOINT_APP_ID = "00000003-0000-0ff1-ce00-000000000000"
 
 TENANT_WIDE: dict[str, set[str]] = {
@@ -55,28 +53,11 @@ def allowed(backend: SharePointBackend, claims: dict[str, Any], site: Site | Non
 
 
 def graph_claims(backend: SharePointBackend, request: Request) -> dict[str, Any]:
-    """A Graph token's claims, or Graph's 401 (the same checks and body as simulator/graph)."""
-    sim = backend.sim
-    token = bearer(request)
-    if not token:
-        raise _graph_unauthorized(sim, "Access token is empty.")
-    if token.count(".") != 2:
-        raise _graph_unauthorized(sim, "CompactToken parsing failed with error code: 80049217")
-    try:
-        claims = sim.tokens.verify(token, [sim.graph_endpoint, sim.graph_endpoint + "/", "https://graph.microsoft.com",
-                                           GRAPH_APP_ID])
-    except TokenError as error:
-        raise _graph_unauthorized(sim, str(error)) from None
-    if claims.get("tid") != sim.tenant_id:
-        raise _graph_unauthorized(sim, "Access token validation failure. Invalid issuer.")
-    return claims
+    """A Graph token's claims, or Graph's 401: the Graph simulator's own check (authentication only here; the
+    sites permissions, grants included, are judged by :func:`allowed`)."""
+    from ..graph.responses import GraphApi
 
-
-def _graph_unauthorized(sim, message: str) -> GraphError:
-    error = invalid_token(message)
-    error.headers["WWW-Authenticate"] = (f'Bearer realm="", authorization_uri="{sim.authority_host}/common/oauth2/'
-                                         f'authorize", client_id="{GRAPH_APP_ID}"')
-    return error
+    return GraphApi(backend.sim.graph).authorize(request, None)
 
 
 def rest_authorize(backend: SharePointBackend, request: Request, site: Site, need: str) -> dict[str, Any]:
