@@ -173,3 +173,14 @@ def _recorded(results: Path) -> int:
     if not results.exists():
         return 0
     return sum(1 for line in results.read_text(encoding="utf-8").splitlines()[1:] if ",done," in line)
+
+
+def test_a_throttled_batch_step_pauses_and_is_sent_again(tenant: Simulator, tmp_path) -> None:
+    fault = tenant.faults.add(service="graph", method="POST", path=r"/members/\$ref$", status=429, retry_after=1,
+                              times=1)
+    path = plain_file(tmp_path, ["t1@fabrikam.com", "t2@fabrikam.com"])
+    code, out, _ = bulk(path)
+    assert code == 0, out
+    assert fault.hits == 1 and "1 throttled answers (429), 1 pauses" in out
+    members = set(tenant.graph.members_of(PARTNERS))
+    assert {tenant.graph.user_by_mail(a)["id"] for a in ("t1@fabrikam.com", "t2@fabrikam.com")} <= members
