@@ -130,7 +130,7 @@ def _portal_file(version_line: int, version_row: list[str], records: list[tuple[
         _claim(name, index, heading.strip(), mapping, headings, header_line, problems)
     if "email" not in headings:
         problems.append(RowProblem(header_line, "", "no 'Email address to invite [inviteeEmail]' column"))
-    return _file_with_rows(PORTAL, mapping, headings, records[1:], problems)
+    return _file_with_rows(PORTAL, mapping, headings, records[1:], problems, header_line)
 
 
 def _plain_file(records: list[tuple[int, list[str]]]) -> CsvFile:
@@ -151,7 +151,7 @@ def _plain_file(records: list[tuple[int, list[str]]]) -> CsvFile:
         _claim(name, index, heading.strip(), mapping, headings, header_line, problems)
     if "email" not in headings:
         problems.append(RowProblem(header_line, "", "no 'email' column: the first row must be the column headings"))
-    return _file_with_rows(PLAIN, mapping, headings, records[1:], problems)
+    return _file_with_rows(PLAIN, mapping, headings, records[1:], problems, header_line)
 
 
 def _claim(name: str, index: int, heading: str, mapping: dict[int, str], headings: dict[str, str],
@@ -164,7 +164,7 @@ def _claim(name: str, index: int, heading: str, mapping: dict[int, str], heading
 
 
 def _file_with_rows(kind: str, mapping: dict[int, str], headings: dict[str, str],
-                    records: list[tuple[int, list[str]]], problems: list[RowProblem]) -> CsvFile:
+                    records: list[tuple[int, list[str]]], problems: list[RowProblem], header_line: int) -> CsvFile:
     if problems:
         return CsvFile(kind, headings, problems=problems)
     result = CsvFile(kind, headings)
@@ -177,4 +177,6 @@ def _file_with_rows(kind: str, mapping: dict[int, str], headings: dict[str, str]
                                               "(an unquoted comma in a value? quote values that hold commas)"))
             continue
         result.rows.append(CsvRow(line, values))
+    if not records:
+        result.problems.append(RowProblem(header_line + 1, "", "no rows after the column headings"))
     return result

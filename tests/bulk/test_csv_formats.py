@@ -103,3 +103,4 @@ def test_wrong_version_missing_email_column_and_empty_file_are_reported() -> Non
     assert "email" in validate_rows(parse_csv_text("displayName\nAlice\n"))[1][0].message
     assert "empty" in validate_rows(parse_csv_text("\n\n"))[1][0].message
     assert "headings" in validate_rows(parse_csv_text("version:v1.0\n"))[1][0].message
+    assert "no rows" in validate_rows(parse_csv_text("email,displayName\n\n"))[1][0].message
