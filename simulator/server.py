@@ -93,6 +93,7 @@ class RecordedRequest:
     route: str
     status: int  # 0 when the connection was dropped
     at: float = field(default_factory=time.time)
+    query: str = ""  # the raw (percent-encoded) query string, e.g. to check which $filter reached Graph
 
 
 class Stats:
@@ -186,7 +187,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if fault and fault.latency:
             time.sleep(fault.latency)
         if fault and fault.drop:
-            self.server.stats.record(RecordedRequest(service.name, self.command, path, route_name, 0))
+            self.server.stats.record(RecordedRequest(service.name, self.command, path, route_name, 0,
+                                                     query=split.query))
             self.close_connection = True
             return
         try:
@@ -207,10 +209,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if "client-request-id" in request.headers:
             response.headers.setdefault("client-request-id", request.headers["client-request-id"])
         if fault and fault.drop_after:  # applied, but the answer is lost (a timeout or reset after the work)
-            self.server.stats.record(RecordedRequest(service.name, self.command, path, route_name, 0))
+            self.server.stats.record(RecordedRequest(service.name, self.command, path, route_name, 0,
+                                                     query=split.query))
             self.close_connection = True
             return
-        self.server.stats.record(RecordedRequest(service.name, self.command, path, route_name, response.status))
+        self.server.stats.record(RecordedRequest(service.name, self.command, path, route_name, response.status,
+                                                 query=split.query))
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)

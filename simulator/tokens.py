@@ -24,11 +24,14 @@ class TokenIssuer:
     def __init__(self) -> None:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = uuid.uuid4().hex
+        self.issued: set[str] = set()  # every access token signed, so tests can check none reaches a log
 
     def issue(self, claims: dict[str, Any], lifetime: int) -> str:
         now = int(time.time())
         body = {"iat": now, "nbf": now, "exp": now + lifetime, "uti": uuid.uuid4().hex, **claims}
-        return jwt.encode(body, self._key, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
+        token = jwt.encode(body, self._key, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
+        self.issued.add(token)
+        return token
 
     def verify(self, token: str, audiences: list[str]) -> dict[str, Any]:
         try:

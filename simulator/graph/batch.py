@@ -96,7 +96,7 @@ class BatchHandler:
         except ServiceError as error:
             response = error.to_response(inner, request_id)
         response.headers.setdefault("request-id", request_id)
-        self.sim.stats.record(RecordedRequest("graph", method, path, route_name, response.status))
+        self.sim.stats.record(RecordedRequest("graph", method, path, route_name, response.status, query=url.query))
         return response
 
     def _resolve(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
