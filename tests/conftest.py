@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +86,68 @@ def trust_sim(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
     return sim
 
 
+
+
+# ---- no secret in any log record (issue 8) --------------------------------------------------------------------
+_simulators: weakref.WeakSet[Simulator] = weakref.WeakSet()  # every simulator started, while it lives
+_started_this_test: list[Simulator] = []  # strong references until the test's check ran
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _register_simulators() -> Iterator[None]:
+    """Remember each started simulator (fixtures and tests alike) so its secrets can be looked for in the logs."""
+    original = Simulator.start
+
+    def start(self: Simulator) -> Simulator:
+        _simulators.add(self)
+        _started_this_test.append(self)
+        return original(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Simulator, "start", start)
+        yield
+
+
+def simulator_secrets(simulator: Simulator) -> set[str]:
+    """What must never be logged: every access token it issued, client secrets, certificate passwords and the
+    managed identity header."""
+    apps = list(simulator.identity.apps.values())
+    values = {*simulator.tokens.issued, simulator.identity_header,
+              *(app.secret for app in apps), *(app.certificate_password for app in apps)}
+    return {value for value in values if value and len(value) >= 8}
+
+
+def _record_text(record: logging.LogRecord) -> str:
+    parts = [record.getMessage(), repr(getattr(record, "custom_dimensions", ""))]
+    if record.exc_info:
+        parts.append(logging.Formatter().formatException(record.exc_info))
+    return "\n".join(parts)
+
+
+def secret_leaks(records: list[logging.LogRecord], secrets: set[str]) -> list[str]:
+    """Each record that holds one of ``secrets``, described with the secret itself blanked out."""
+    leaks = set()
+    for record in records:
+        text = _record_text(record)
+        if any(secret in text for secret in secrets):
+            shown = record.getMessage()[:100]
+            for secret in secrets:
+                shown = shown.replace(secret, "<secret>")
+            leaks.add(f"{record.name}:{record.levelname} {shown!r}")
+    return sorted(leaks)
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Capture every log record at DEBUG (ours, msal, azure, urllib3…) and fail the test if one holds a token,
+    client secret, certificate password or identity header of a simulator alive during the test."""
+    _started_this_test.clear()
+    caplog.set_level(logging.DEBUG)
+    yield
+    secrets = set().union(*(simulator_secrets(sim) for sim in {*_started_this_test, *_simulators}))
+    _started_this_test.clear()
+    records = [record for phase in ("setup", "call") for record in caplog.get_records(phase)]
+    leaks = secret_leaks(records, secrets)
+    if leaks:
+        pytest.fail("a secret (token, client secret, certificate password or identity header) was logged by: "
+                    + "; ".join(leaks), pytrace=False)
