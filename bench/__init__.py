@@ -1,0 +1,1 @@
+"""Benchmarks and the fault soak (scripts; see docs/performance.md)."""

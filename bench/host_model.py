@@ -1,0 +1,185 @@
+"""An in-process model of the Functions host for the benchmarks and the soak: the app's functions indexed as the
+host indexes them, real ``func.HttpRequest`` / ``QueueMessage`` objects in, output bindings collected, and a queue
+that redelivers failed messages the way the host does (dequeue count, visibility timeout on the simulated clock,
+poison after host.json's maxDequeueCount).
+
+Nothing here changes the product: settings reach ``shared.runtime`` through :func:`shared.runtime.reset`'s
+``environ``, exactly as the host's app settings would.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from azure.functions.queue import QueueMessage
+
+from shared import runtime
+from simulator import Simulator
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST_JSON = ROOT / "host.json"
+_indexed: dict[str, Callable[..., Any]] = {}
+
+
+def functions() -> dict[str, Callable[..., Any]]:
+    """The user functions by name, from ``app.get_functions()`` (indexed once per process, as the host does; the
+    app's record of indexed names is cleared first in case a test harness indexed it already)."""
+    if not _indexed:
+        from function_app import app
+
+        app.functions_bindings = {}
+        _indexed.update({f.get_function_name(): f.get_user_function() for f in app.get_functions()})
+    return _indexed
+
+
+def app_settings(sim: Simulator, **overrides: str) -> dict[str, str]:
+    """App settings for client-secret mode against the simulator (what local.settings.json would hold)."""
+    app = sim.identity.default_app
+    settings = {"AZURE_TENANT_ID": sim.tenant_id, "AZURE_CLIENT_ID": app.client_id,
+                "AZURE_CLIENT_SECRET": app.secret, "AZURE_AUTHORITY_HOST": sim.authority_host,
+                "GRAPH_ENDPOINT": sim.graph_endpoint, "ALLOWED_GROUP_IDS": "*"}
+    return {**settings, **overrides}
+
+
+def simulated_timing(sim: Simulator) -> runtime.Timing:
+    """The app's waits (Retry-After, backoff, replication lag) move the simulator's clock instead of real time."""
+    return runtime.Timing(sleep=sim.clock.advance, clock=sim.clock.now)
+
+
+class Out:
+    """What the host passes for an output binding: collects what the function sets."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def set(self, value: Any) -> None:
+        self.value = value
+
+    def get(self) -> Any:
+        return self.value
+
+
+@dataclass
+class HttpResult:
+    status: int
+    body: Any
+    headers: dict[str, str]
+    messages: list[str]
+
+
+def invite(body: bytes, headers: dict[str, str] | None = None) -> HttpResult:
+    """POST /api/invitations through the ``invite`` function, as the host calls it."""
+    request = func.HttpRequest("POST", "http://localhost:7071/api/invitations",
+                               headers={"Content-Type": "application/json", **(headers or {})}, body=body)
+    memberships = Out()
+    response = functions()["invite"](request, memberships)
+    raw = response.get_body() or b""
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = raw
+    return HttpResult(response.status_code, parsed, dict(response.headers), list(memberships.value or []))
+
+
+def timespan_seconds(value: str) -> float:
+    """host.json's ``hh:mm:ss`` (optionally ``d.hh:mm:ss``) as seconds."""
+    match = re.fullmatch(r"(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)", value.strip())
+    if not match:
+        raise ValueError(f"not a timespan: {value!r}")
+    days, hours, minutes, seconds = match.groups()
+    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def queue_settings(path: Path = HOST_JSON) -> tuple[int, float]:
+    """(maxDequeueCount, visibilityTimeout in seconds) from host.json's extensions.queues."""
+    queues = json.loads(path.read_text(encoding="utf-8"))["extensions"]["queues"]
+    return int(queues["maxDequeueCount"]), timespan_seconds(queues["visibilityTimeout"])
+
+
+@dataclass(order=True)
+class _Entry:
+    visible_at: float
+    order: int
+    id: str = field(compare=False)
+    body: str = field(compare=False)
+    dequeue_count: int = field(default=0, compare=False)
+
+
+@dataclass
+class Delivery:
+    message_id: str
+    dequeue_count: int
+    outcome: str  # "done" | "poisoned" (the function wrote poison) | "retry" (raised) | "host-poisoned"
+    error: str | None = None
+
+
+class QueueModel:
+    """One queue as the host runs it, on simulated time: a message whose function raises becomes visible again
+    after visibilityTimeout; once its dequeue count reaches maxDequeueCount the host moves it to ``poison_by_host``
+    (the host logs only that it did: the app is expected to have written its own poison with a reason first)."""
+
+    def __init__(self, clock: Any, max_dequeue_count: int, visibility_timeout: float) -> None:
+        self.clock = clock
+        self.max_dequeue_count = max_dequeue_count
+        self.visibility_timeout = visibility_timeout
+        self._heap: list[_Entry] = []
+        self._order = itertools.count()
+        self.poison_by_host: list[str] = []
+        self.deliveries: list[Delivery] = []
+
+    def put(self, body: str) -> None:
+        number = next(self._order)
+        heapq.heappush(self._heap, _Entry(self.clock.now(), number, f"msg-{number}", body))
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def run(self, handler: Callable[[QueueMessage], str], until: float | None = None) -> None:
+        """Deliver until the queue is empty (or, with ``until``, until no message is visible before that
+        simulated time). ``handler`` returns "done" or "poisoned", or raises to ask for a redelivery; waiting for
+        an invisible message moves the simulated clock forward."""
+        while self._heap and (until is None or self._heap[0].visible_at <= until):
+            entry = heapq.heappop(self._heap)
+            wait = entry.visible_at - self.clock.now()
+            if wait > 0:
+                self.clock.advance(wait)
+            entry.dequeue_count += 1
+            message = QueueMessage(id=entry.id, body=entry.body.encode("utf-8"), dequeue_count=entry.dequeue_count)
+            try:
+                outcome = handler(message)
+            except Exception as error:  # what the host sees as a failed invocation
+                self._failed(entry, error)
+                continue
+            self.deliveries.append(Delivery(entry.id, entry.dequeue_count, outcome))
+
+    def _failed(self, entry: _Entry, error: Exception) -> None:
+        text = f"{type(error).__name__}: {error}"
+        if entry.dequeue_count >= self.max_dequeue_count:
+            self.poison_by_host.append(entry.body)
+            self.deliveries.append(Delivery(entry.id, entry.dequeue_count, "host-poisoned", text))
+            return
+        self.deliveries.append(Delivery(entry.id, entry.dequeue_count, "retry", text))
+        entry.visible_at = self.clock.now() + self.visibility_timeout
+        heapq.heappush(self._heap, entry)
+
+
+def membership_handler(poison_sink: list[str]) -> Callable[[QueueMessage], str]:
+    """The ``add_membership`` function as the queue model's handler; its poison output goes to ``poison_sink``."""
+
+    def handle(message: QueueMessage) -> str:
+        poison = Out()
+        functions()["add_membership"](message, poison)
+        if poison.value is not None:
+            poison_sink.append(poison.value)
+            return "poisoned"
+        return "done"
+
+    return handle

@@ -1,0 +1,174 @@
+"""Fault soak: onboardings through the real handlers while the simulated Graph misbehaves.
+
+    python bench/soak.py [--onboardings 1000] [--seed 8]
+
+Each onboarding (a new guest, an existing guest or an existing member; 1-3 groups) is an HTTP ``invite`` call
+(retried as a Logic App's default policy would on 408/429/5xx), whose queue output goes to an in-process
+``group-memberships`` queue run by :class:`bench.host_model.QueueModel` (redelivery after host.json's
+visibilityTimeout on the simulated clock, poison after its maxDequeueCount). Graph meanwhile answers 10% of
+requests 429 with Retry-After, 5% 503, drops 2% of connections (half before the request is handled, half after
+it was applied) and answers 1% after the client's read timeout; a new user stays invisible to membership writes
+for 0-120 simulated seconds. The app's own waits move the simulated clock, so minutes of lag pass in no time.
+
+The client's read timeout is ``shared.graph.READ_TIMEOUT`` (20 s); the soak sets it to 1 s for its duration (and
+restores it) so a slow answer costs one real second instead of twenty. The report's :meth:`SoakReport.problems`
+lists every violated guarantee; the script exits 1 when there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import shared.graph
+from bench.graph_probe import GraphProbe
+from bench.host_model import QueueModel, app_settings, invite, membership_handler, queue_settings, simulated_timing
+from bench.soak_report import Onboarding, SoakReport, account
+from shared import runtime
+from simulator import Fault, Simulator
+
+LOGIC_APP_RETRIES = 4  # Logic Apps' default retry policy: exponential, 4 retries, honours Retry-After
+LOGIC_APP_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+SOAK_READ_TIMEOUT = 1.0  # the Graph client never waits less than 1 s (shared/graph.py _send)
+
+
+@dataclass
+class SoakConfig:
+    onboardings: int = 1000
+    seed: int = 8
+    throttled: float = 0.10  # 429 with Retry-After
+    unavailable: float = 0.05  # 503
+    dropped: float = 0.02  # connection closed without an answer (half before, half after the work)
+    slow: float = 0.01  # answered after the client's read timeout
+    retry_after: int = 2
+    slow_latency: float = 1.6  # real seconds: past SOAK_READ_TIMEOUT
+    max_lag: float = 120.0  # simulated seconds a new user stays invisible to membership writes
+    arrival_interval: float = 0.5  # simulated seconds between onboardings
+    groups: int = 6
+    kinds: dict[str, float] = field(default_factory=lambda: {"new": 0.5, "guest": 0.25, "member": 0.25})
+
+
+def add_faults(sim: Simulator, config: SoakConfig) -> dict[str, Fault]:
+    """The rules are tried in order and the first that fires wins, so each probability is conditioned on the
+    earlier rules not firing: the overall rates are then exactly the configured ones."""
+    left = 1.0
+    rules: dict[str, tuple[float, dict[str, Any]]] = {
+        "429": (config.throttled, {"status": 429, "retry_after": config.retry_after}),
+        "503": (config.unavailable, {"status": 503}),
+        "dropped": (config.dropped / 2, {"drop": True}),
+        "dropped_after_work": (config.dropped / 2, {"drop_after": True}),
+        "slow": (config.slow, {"latency": config.slow_latency}),
+    }
+    faults = {}
+    for name, (rate, effect) in rules.items():
+        faults[name] = sim.faults.add(service="graph", path=r"^/v1\.0/", probability=rate / left, **effect)
+        left -= rate
+    return faults
+
+
+def population(sim: Simulator, config: SoakConfig, rng: random.Random) -> tuple[list[str], list[Onboarding]]:
+    """Groups and onboardings: new guests (some with an apostrophe: OData quoting under load), seeded guests
+    (pending and accepted) and seeded members, a few of them already in one of their groups."""
+    groups = [sim.graph.add_group(f"Soak group {n}")["id"] for n in range(config.groups)]
+    kinds, weights = zip(*config.kinds.items(), strict=True)
+    onboardings = []
+    for number in range(config.onboardings):
+        kind = rng.choices(kinds, weights)[0]
+        wanted = rng.sample(groups, rng.randint(1, 3))
+        if kind == "new":
+            local = f"o'guest.{number}" if number % 10 == 0 else f"guest.{number}"
+            email = f"{local}@partner{number % 7}.example"
+        elif kind == "guest":
+            email = f"known.{number}@fabrikam{number % 5}.example"
+            state = rng.choice(["PendingAcceptance", "Accepted"])
+            sim.graph.add_user(email, user_type="Guest", other_mails=[email], external_user_state=state)
+        else:
+            email = f"staff.{number}@{sim.tenant_domain}"
+            user = sim.graph.add_user(email)
+            if rng.random() < 0.2:  # seeded state, not a Graph call: already in the first wanted group
+                with sim.graph.lock:
+                    sim.graph.groups[wanted[0]].members.append(user["id"])
+        onboardings.append(Onboarding(number, kind, email, wanted))
+    return groups, onboardings
+
+
+def call_invite(sim: Simulator, onboarding: Onboarding) -> None:
+    """The HTTP call, with a Logic App's default retries (Retry-After honoured, on the simulated clock)."""
+    body = json.dumps({"email": onboarding.email, "groupIds": onboarding.groups}).encode("utf-8")
+    for attempt in range(LOGIC_APP_RETRIES + 1):
+        result = invite(body)
+        onboarding.http_statuses.append(result.status)
+        onboarding.answer = result.body
+        if result.status not in LOGIC_APP_RETRY_STATUSES or attempt == LOGIC_APP_RETRIES:
+            onboarding.messages = result.messages
+            return
+        retry_after = result.headers.get("Retry-After")
+        sim.clock.advance(float(retry_after) if retry_after else 7.5 * 2 ** attempt)
+
+
+def run_soak(sim: Simulator, config: SoakConfig) -> SoakReport:
+    """Run the soak against a started simulator whose CA the process trusts; return the accounting."""
+    rng = random.Random(config.seed)
+    groups, onboardings = population(sim, config, rng)
+    max_dequeue_count, visibility_timeout = queue_settings()
+    runtime.reset(environ=app_settings(sim, ALLOWED_GROUP_IDS=",".join(groups)), timing=simulated_timing(sim))
+    probe = GraphProbe(runtime.graph().session)
+    queue = QueueModel(sim.clock, max_dequeue_count, visibility_timeout)
+    poison: list[str] = []
+    handler = membership_handler(poison)
+    faults = add_faults(sim, config)
+    saved_timeout, shared.graph.READ_TIMEOUT = shared.graph.READ_TIMEOUT, SOAK_READ_TIMEOUT
+    started, simulated_start = time.monotonic(), sim.clock.now()
+    try:
+        next_arrival = sim.clock.now()
+        for onboarding in onboardings:
+            queue.run(handler, until=next_arrival)
+            if sim.clock.now() < next_arrival:
+                sim.clock.advance(next_arrival - sim.clock.now())
+            sim.replication_lag = rng.uniform(0, config.max_lag)
+            call_invite(sim, onboarding)
+            for message in onboarding.messages:
+                queue.put(message)
+            next_arrival += config.arrival_interval
+        queue.run(handler)
+    finally:
+        shared.graph.READ_TIMEOUT = saved_timeout
+        probe.detach()
+        sim.faults.clear()
+    report = account(sim, onboardings, queue, poison, probe)
+    report.fault_hits = {name: fault.hits for name, fault in faults.items()}
+    report.real_seconds = time.monotonic() - started
+    report.simulated_seconds = sim.clock.now() - simulated_start
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--onboardings", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=8)
+    args = parser.parse_args(argv)
+    logging.getLogger().addHandler(logging.NullHandler())  # the app logs every retry; the summary is enough here
+    with Simulator(random_seed=args.seed) as sim:
+        os.environ["REQUESTS_CA_BUNDLE"] = str(sim.ca_path)
+        report = run_soak(sim, SoakConfig(onboardings=args.onboardings, seed=args.seed))
+        runtime.reset()
+    print(report.summary())
+    problems = report.problems()
+    for problem in problems:
+        print(f"FAILED: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

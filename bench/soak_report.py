@@ -1,0 +1,173 @@
+"""The soak's accounting: where each onboarding ended, and which guarantee (if any) was broken."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.graph_probe import GraphProbe
+from bench.host_model import QueueModel
+from simulator import Simulator
+
+
+@dataclass
+class Onboarding:
+    number: int
+    kind: str  # "new" | "guest" | "member"
+    email: str
+    groups: list[str]
+    http_statuses: list[int] = field(default_factory=list)
+    answer: Any = None
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def user_id(self) -> str | None:
+        return self.answer.get("userId") if self.ok else None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.http_statuses) and self.http_statuses[-1] in (200, 201) and isinstance(self.answer, dict)
+
+
+@dataclass
+class SoakReport:
+    onboardings: int = 0
+    kinds: Counter = field(default_factory=Counter)
+    memberships_wanted: int = 0
+    in_group: int = 0
+    poisoned_with_reason: int = 0
+    poison_reasons: Counter = field(default_factory=Counter)
+    lost: list[str] = field(default_factory=list)
+    refused_to_caller: list[str] = field(default_factory=list)  # final HTTP answer not 2xx (with its problem)
+    http_statuses: Counter = field(default_factory=Counter)
+    http_500: int = 0
+    duplicate_emails: list[str] = field(default_factory=list)
+    missing_emails: list[str] = field(default_factory=list)
+    adds_after_seen_success: int = 0
+    adds_after_lost_answer: int = 0
+    member_add_attempts: int = 0
+    host_poisoned: int = 0
+    redeliveries: int = 0
+    graph_calls: int = 0
+    graph_429: int = 0
+    graph_503: int = 0
+    dropped: int = 0
+    fault_hits: dict[str, int] = field(default_factory=dict)
+    token_fetches: int = 0
+    graph_connections: int = 0
+    simulated_seconds: float = 0.0
+    real_seconds: float = 0.0
+
+    def problems(self) -> list[str]:
+        """Each broken guarantee, readable; empty when the soak passed."""
+        found = []
+        if self.lost:
+            found.append(f"{len(self.lost)} memberships lost (neither in the group nor in poison): {self.lost[:5]}")
+        if self.duplicate_emails:
+            found.append(f"duplicate invitation emails to {self.duplicate_emails[:5]}")
+        if self.missing_emails:
+            found.append(f"new guests invited without an email: {self.missing_emails[:5]}")
+        if self.adds_after_seen_success:
+            found.append(f"{self.adds_after_seen_success} membership adds after the app had seen the success")
+        if self.http_500:
+            found.append(f"{self.http_500} HTTP 500 answers")
+        if self.host_poisoned:
+            found.append(f"{self.host_poisoned} messages poisoned by the host without a reason")
+        if self.refused_to_caller:
+            found.append(f"{len(self.refused_to_caller)} onboardings refused after the caller's retries: "
+                         f"{self.refused_to_caller[:3]}")
+        if self.graph_429 == 0:
+            found.append("no 429 reached the app: the faults were not injected")
+        return found
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(self.kinds.items()))
+        reasons = "; ".join(f"{count}x {reason}" for reason, count in self.poison_reasons.most_common(4)) or "none"
+        statuses = ", ".join(f"{status}: {count}" for status, count in sorted(self.http_statuses.items()))
+        return "\n".join([
+            f"onboardings            {self.onboardings} ({kinds})",
+            f"memberships wanted     {self.memberships_wanted}: {self.in_group} in the group, "
+            f"{self.poisoned_with_reason} in poison with a reason, {len(self.lost)} lost",
+            f"poison reasons         {reasons}",
+            f"HTTP answers           {statuses} (incl. the caller's retries); 500s: {self.http_500}; "
+            f"refused after retries: {len(self.refused_to_caller)}",
+            f"invitation emails      duplicates: {len(self.duplicate_emails)}, new guests without one: "
+            f"{len(self.missing_emails)}",
+            f"membership adds        {self.member_add_attempts} attempts seen by Graph; after a success the app saw: "
+            f"{self.adds_after_seen_success}; after a lost answer (must re-ask): {self.adds_after_lost_answer}",
+            f"queue                  {self.redeliveries} redeliveries; poisoned by the host with no reason: "
+            f"{self.host_poisoned}",
+            f"Graph                  {self.graph_calls} requests; 429: {self.graph_429}; 503: {self.graph_503}; "
+            f"no answer: {self.dropped}; injected {self.fault_hits}",
+            f"identity               {self.token_fetches} token fetches; {self.graph_connections} TLS connections "
+            "to Graph",
+            f"time                   {self.simulated_seconds / 60:.1f} simulated minutes in {self.real_seconds:.0f} s",
+        ])
+
+
+def account(sim: Simulator, onboardings: list[Onboarding], queue: QueueModel, poison: list[str],
+            probe: GraphProbe) -> SoakReport:
+    report = SoakReport(onboardings=len(onboardings), kinds=Counter(o.kind for o in onboardings))
+    poisoned = {}
+    for text in poison:
+        entry = json.loads(text)
+        message = entry.get("message") if isinstance(entry.get("message"), dict) else {}
+        poisoned[(message.get("groupId", "").lower(), message.get("userId", "").lower())] = entry["error"]
+    for onboarding in onboardings:
+        _account_onboarding(sim, report, onboarding, poisoned)
+    _account_adds(report, probe)
+    report.member_add_attempts = sum(sim.graph.member_add_attempts.values())
+    report.host_poisoned = len(queue.poison_by_host)
+    report.redeliveries = sum(1 for delivery in queue.deliveries if delivery.outcome == "retry")
+    graph = [r for r in sim.stats.requests if r.service == "graph"]
+    report.graph_calls = len(graph)
+    report.graph_429 = sum(1 for r in graph if r.status == 429)
+    report.graph_503 = sum(1 for r in graph if r.status == 503)
+    report.dropped = sum(1 for r in graph if r.status == 0)
+    report.token_fetches = sim.stats.count(service="login", route="token")
+    report.graph_connections = sim.stats.connections["graph"]
+    return report
+
+
+def _account_onboarding(sim: Simulator, report: SoakReport, onboarding: Onboarding,
+                        poisoned: dict[tuple[str, str], dict]) -> None:
+    report.http_statuses.update(onboarding.http_statuses)
+    report.http_500 += onboarding.http_statuses.count(500)
+    emails = sim.graph.emails_to(onboarding.email)
+    if emails > 1:
+        report.duplicate_emails.append(onboarding.email)
+    report.memberships_wanted += len(onboarding.groups)
+    if not onboarding.ok:
+        problem = onboarding.answer if isinstance(onboarding.answer, dict) else {}
+        report.refused_to_caller.append(f"#{onboarding.number} {onboarding.http_statuses[-1]} {problem.get('title')}")
+        return
+    if onboarding.kind == "new" and emails != 1:
+        report.missing_emails.append(onboarding.email)
+    user_id = onboarding.user_id.lower()
+    for group_id in onboarding.groups:
+        error = poisoned.get((group_id.lower(), user_id))
+        if user_id in sim.graph.members_of(group_id):
+            report.in_group += 1
+        elif error and error.get("message"):
+            report.poisoned_with_reason += 1
+            report.poison_reasons[f"{error.get('status')} {error.get('code')}"] += 1
+        else:
+            report.lost.append(f"#{onboarding.number} {onboarding.kind} group {group_id}")
+
+
+def _account_adds(report: SoakReport, probe: GraphProbe) -> None:
+    """Membership adds sent after one for the same (group, user) was answered 204 or "already a member" (the
+    soak's only 400 on that route): those after a lost answer are the app re-asking, as it must."""
+    by_pair: dict[tuple[str, str], list[int | None]] = defaultdict(list)
+    for exchange in probe.exchanges:
+        pair = exchange.member_add
+        if pair:
+            by_pair[pair].append(exchange.status)
+    for statuses in by_pair.values():
+        done = next((index for index, status in enumerate(statuses) if status in (204, 400)), None)
+        if done is not None:
+            report.adds_after_seen_success += len(statuses) - done - 1
+        report.adds_after_lost_answer += sum(1 for index, status in enumerate(statuses[1:], 1)
+                                             if statuses[index - 1] is None and status == 400)
