@@ -10,9 +10,7 @@ import azure.functions as func
 
 from . import runtime
 from .logging_setup import log_event
-from .sharepoint.changes import process_changes
 from .sharepoint.completion import on_membership_outcome
-from .sharepoint.subscriptions import ensure_subscription
 from .sharepoint.webhook import handle_webhook
 
 runtime.add_outcome_hook(on_membership_outcome)
@@ -28,11 +26,15 @@ def notifications_http(req: func.HttpRequest, notifications: func.Out[list[str]]
 def changes_queue(msg: func.QueueMessage) -> None:
     """Any message means "the list changed": the worker reads the changes itself. ChangesPending propagates,
     so the host delivers the message again after host.json's visibilityTimeout."""
+    from .sharepoint.changes import process_changes  # lazy: the storage SDKs are for this worker only (cold start)
+
     log_event("sharepoint.changes_start", dequeueCount=msg.dequeue_count)
     process_changes()
 
 
 def renew_timer(timer: func.TimerRequest) -> None:
+    from .sharepoint.subscriptions import ensure_subscription  # lazy, as above
+
     try:
         ensure_subscription()
     except Exception:  # logged for the operator; tomorrow's run tries again, and the subscription has >= 30 days

@@ -9,9 +9,7 @@ from typing import Any
 from .. import runtime
 from ..graph import GraphError
 from ..logging_setup import log_event
-from . import storage
 from .lists import SiteLists
-from .state import TABLE, SharePointState
 
 WRITE_ATTEMPTS = 3
 
@@ -21,6 +19,10 @@ def on_membership_outcome(outcome: Any) -> None:
     source = outcome.source
     if not isinstance(source, dict) or source.get("type") != "sharepoint":
         return
+    # Imported here: the storage SDKs cost ~60 ms of every cold start, and only SharePoint rows need them.
+    from . import storage
+    from .state import TABLE, SharePointState
+
     list_id, item_id, site_id = str(source.get("listId")), str(source.get("itemId")), str(source.get("siteId"))
     reason = None
     if outcome.status == "poisoned":
