@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared import bindings, sharepoint_bindings
+from shared import bindings, health, sharepoint_bindings
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -36,6 +36,13 @@ def invite_from_queue(msg: func.QueueMessage, memberships: func.Out[list[str]], 
 @app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
     return bindings.openapi_http(req)
+
+
+# The doctor's report (docs/doctor.md): 200 when everything needed is in place, else 503; cached 30 s.
+@app.function_name("health")
+@app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def health_check(req: func.HttpRequest) -> func.HttpResponse:
+    return health.health_http(req)
 
 
 # ---- SharePoint list webhooks (docs/sharepoint.md); the logic is in shared/sharepoint -----------------------

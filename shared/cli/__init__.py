@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "shared.cli.invite",
     "shared.cli.bulk",
     "shared.cli.sharepoint",
+    "shared.cli.doctor",
 )
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REMOTE = 0, 1, 2, 3

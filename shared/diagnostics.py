@@ -1,0 +1,242 @@
+"""What the app needs, checked read-only, each with the exact fix: ``python cli.py doctor`` and ``GET /api/health``.
+
+Checks: the settings; a Graph token (never shown); its ``roles`` claim against the Graph app roles the app needs
+(decoded without verifying: it is our own token, read only for ``roles`` and ``oid``); a live read-only Graph call;
+each allowed group (exists, not dynamic); the queues; and recorded evidence of invitations blocked by tenant policy.
+Nothing here creates, sends or changes anything. The report carries no token, secret or key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from .credentials import CredentialError, build_token_provider
+from .diagnostics_report import Check, Report, Status
+from .graph import GraphClient, GraphError
+from .settings import DEFAULT_GRAPH_ENDPOINT, CredentialMode, Settings, SettingsError
+from .storage_checks import queue_checks
+
+__all__ = ["REQUIRED_ROLES", "SITES_ROLES", "Check", "Report", "Status", "diagnose"]
+
+# Graph application permissions (cloud-facts "Permissions"), each with the broader roles Graph also accepts for
+# the same calls (MGDC permissions-reference); a broader one passes but is flagged as more than needed.
+REQUIRED_ROLES: dict[str, tuple[str, ...]] = {
+    "User.Invite.All": ("User.ReadWrite.All", "Directory.ReadWrite.All"),
+    "GroupMember.ReadWrite.All": ("Group.ReadWrite.All", "Directory.ReadWrite.All"),
+    "User.Read.All": ("User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
+}
+SITES_ROLES = ("Sites.Selected", "Sites.ReadWrite.All")  # either (docs/sharepoint.md); Selected needs a site grant
+GRANT_SCRIPT = "scripts/grant-graph-permissions.sh"
+GRAPH_BUDGET_SECONDS = 10.0  # per Graph call of a check: a health check must answer quickly
+MAX_GROUPS_CHECKED = 20
+
+GraphSource = Callable[[Settings], GraphClient]
+
+
+def diagnose(environ: Mapping[str, str], graph_source: GraphSource | None = None) -> Report:
+    """Run every check against ``environ``. ``graph_source`` gives the Graph client (the app's own, with its
+    token cache); by default a new one is built for this run and closed afterwards."""
+    checks: list[Check] = []
+    settings = _settings_check(environ, checks)
+    if settings is None:
+        checks.append(Check("graph token", Status.SKIPPED, "skipped until the settings are valid"))
+    else:
+        own = graph_source is None
+        graph = _graph(settings, graph_source or _new_graph, checks)
+        principal = _graph_checks(settings, graph, checks) if graph is not None else None
+        checks.extend(_group_checks(settings, graph if principal else None, principal or "<object id>"))
+        if graph is not None and own:
+            graph.close()
+    checks.extend(queue_checks(environ, settings))
+    return Report.create(checks)
+
+
+def _new_graph(settings: Settings) -> GraphClient:
+    return GraphClient(settings.graph_endpoint, build_token_provider(settings))
+
+
+def _settings_check(environ: Mapping[str, str], checks: list[Check]) -> Settings | None:
+    try:
+        settings = Settings.from_env(environ)
+    except SettingsError as error:
+        detail = "; ".join(f"{name}: {message}" for name, message in error.problems.items())
+        fix = "Set " + ", ".join(error.names) + " (app settings in Azure; local.settings.json Values locally); " \
+              "README 'Configuration' lists each setting."
+        checks.append(Check("settings", Status.ERROR, detail, fix))
+        return None
+    mode = settings.credential_mode.value
+    checks.append(Check("settings", Status.OK, f"valid; credential mode {mode}, Graph {settings.graph_endpoint}"))
+    return settings
+
+
+def _graph(settings: Settings, source: GraphSource, checks: list[Check]) -> GraphClient | None:
+    try:
+        return source(settings)
+    except CredentialError as error:
+        checks.append(_token_failure(settings, error))
+    except (OSError, ValueError) as error:  # the certificate file: unreadable, wrong password, not a key+cert
+        checks.append(Check("graph token", Status.ERROR, f"cannot load the client certificate: {type(error).__name__}",
+                            "Point AZURE_CLIENT_CERTIFICATE_PATH at a PEM (key + certificate) or PFX file readable "
+                            "by the app, with AZURE_CLIENT_CERTIFICATE_PASSWORD for an encrypted one."))
+    return None
+
+
+def _graph_checks(settings: Settings, graph: GraphClient, checks: list[Check]) -> str | None:
+    """Token, roles and a Graph read; the principal's object id when a token was read, else None."""
+    try:
+        token = graph.tokens.token()
+    except CredentialError as error:
+        checks.append(_token_failure(settings, error))
+        return None
+    claims = token_claims(token)
+    del token  # read once for its claims; never kept, logged or shown
+    if claims is None:
+        checks.append(Check("graph token", Status.ERROR, "the token is not a JWT: cannot read its roles",
+                            "Check GRAPH_ENDPOINT: the token must be for Microsoft Graph."))
+        return None
+    roles = sorted(claims.get("roles") or [])
+    principal = str(claims.get("oid") or "<object id>")
+    checks.append(Check("graph token", Status.OK,
+                        f"acquired ({settings.credential_mode.value}) for app {claims.get('appid')}, "
+                        f"object id {principal}; roles: {', '.join(roles) or 'none'}"))
+    checks.extend(role_checks(settings, set(roles), principal))
+    checks.append(_graph_probe(settings, graph, principal))
+    return principal
+
+
+def token_claims(token: str) -> dict[str, Any] | None:
+    """The JWT's payload, NOT verified: only to read the app's own ``roles`` and ``oid``."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        claims = json.loads(payload)
+    except (binascii.Error, ValueError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def grant_command(settings: Settings, principal: str, *, sharepoint: bool = False) -> str:
+    """The command that grants what is missing (idempotent: what is there already is left alone)."""
+    prefix = f"GRAPH_ENDPOINT={settings.graph_endpoint} " if settings.graph_endpoint != DEFAULT_GRAPH_ENDPOINT else ""
+    command = f"{prefix}{GRANT_SCRIPT} --principal-id {principal}"
+    if sharepoint:
+        command += f" --sharepoint --site-url {settings.sharepoint_site_url}"
+    return command
+
+
+def role_checks(settings: Settings, roles: set[str], principal: str) -> list[Check]:
+    """One check per required Graph app role: present (or a broader one), or missing with the grant command."""
+    checks = []
+    admin = ("Run as a Privileged Role Administrator (or Global Administrator): {command}   "
+             "(PowerShell: scripts/grant-graph-permissions.ps1 -PrincipalId {principal}{ps_extra}). "
+             "A new grant shows in the next token; managed identity tokens are cached, so re-check later.")
+    for role, broader in REQUIRED_ROLES.items():
+        via = [name for name in broader if name in roles]
+        if role in roles:
+            checks.append(Check(f"permission {role}", Status.OK, "granted"))
+        elif via:
+            checks.append(Check(f"permission {role}", Status.OK, f"covered by {via[0]} (more than needed)"))
+        else:
+            fix = admin.format(command=grant_command(settings, principal), principal=principal, ps_extra="")
+            checks.append(Check(f"permission {role}", Status.MISSING, f"{role} is not in the token's roles", fix))
+    if settings.sharepoint_site_url:
+        have = [name for name in SITES_ROLES if name in roles]
+        name = f"permission {' or '.join(SITES_ROLES)}"
+        if have:
+            note = " (the site's write grant cannot be seen in a token)" if have[0] == "Sites.Selected" else ""
+            checks.append(Check(name, Status.OK, f"{have[0]} granted{note}"))
+        else:
+            fix = admin.format(command=grant_command(settings, principal, sharepoint=True), principal=principal,
+                               ps_extra=f" -SharePoint -SiteUrl {settings.sharepoint_site_url}")
+            checks.append(Check(name, Status.MISSING, "SHAREPOINT_SITE_URL is set but neither role is in the token",
+                                fix.replace("Privileged Role Administrator", "Privileged Role Administrator and "
+                                            "SharePoint Administrator")))
+    return checks
+
+
+def _graph_probe(settings: Settings, graph: GraphClient, principal: str) -> Check:
+    """GET /users?$top=1&$select=id: the cheapest read (2 resource units, cloud-facts throttling)."""
+    try:
+        graph.request("GET", "/users", query={"$top": "1", "$select": "id"},
+                      budget=graph.budget(GRAPH_BUDGET_SECONDS))
+    except GraphError as error:
+        return _graph_failure("graph read", settings, error, principal, "User.Read.All")
+    return Check("graph read", Status.OK, "GET /v1.0/users?$top=1&$select=id answered 200")
+
+
+def _graph_failure(name: str, settings: Settings, error: GraphError, principal: str, role: str) -> Check:
+    said = f"Graph answered {error.status} {error.code}: {error.message}" if error.status else \
+        f"no answer from Graph ({error.code})"
+    if error.status == 403:
+        return Check(name, Status.MISSING, f"{said} ({role} needed)",
+                     f"Grant {role}: {grant_command(settings, principal)}")
+    if error.status == 401:
+        return Check(name, Status.ERROR, said, "Graph refused the token: GRAPH_ENDPOINT and AZURE_AUTHORITY_HOST must "
+                                               "be the same cloud (docs/deploy.md national clouds).")
+    return Check(name, Status.ERROR, said, "Graph failed or is throttling: check again in a minute.")
+
+
+def _group_checks(settings: Settings, graph: GraphClient | None, principal: str) -> list[Check]:
+    """ALLOWED_GROUP_IDS: set, and each group exists and can take members (read when Graph is usable)."""
+    if settings.allow_any_group:
+        return [Check("allowed groups", Status.OK, "'*': callers may add guests to any group; a list of ids is "
+                                                   "safer (GroupMember.ReadWrite.All is tenant-wide)")]
+    if not settings.allowed_group_ids:
+        return [Check("allowed groups", Status.MISSING, "ALLOWED_GROUP_IDS is empty: every group is refused",
+                      "Set ALLOWED_GROUP_IDS to the comma-separated ids of the groups callers may add guests to "
+                      "(azd env set ALLOWED_GROUP_IDS \"<id>,<id>\" && azd provision).")]
+    ids = sorted(settings.allowed_group_ids)
+    checks = [Check("allowed groups", Status.OK, f"{len(ids)} group id(s) in ALLOWED_GROUP_IDS")]
+    if graph is None:
+        return [*checks, Check("groups", Status.SKIPPED, "not read: no Graph token")]
+    for group_id in ids[:MAX_GROUPS_CHECKED]:
+        checks.append(_group_check(settings, graph, group_id, principal))
+    if len(ids) > MAX_GROUPS_CHECKED:
+        checks.append(Check("groups not checked", Status.SKIPPED,
+                            f"{len(ids) - MAX_GROUPS_CHECKED} more: a check reads at most {MAX_GROUPS_CHECKED}"))
+    return checks
+
+
+def _group_check(settings: Settings, graph: GraphClient, group_id: str, principal: str) -> Check:
+    name = f"group {group_id}"
+    try:
+        group = graph.request("GET", f"/groups/{quote(group_id, safe='')}",
+                              query={"$select": "id,displayName,groupTypes,membershipRule"},
+                              budget=graph.budget(GRAPH_BUDGET_SECONDS)) or {}
+    except GraphError as error:
+        if error.status == 404:
+            return Check(name, Status.MISSING, "no such group in this tenant",
+                         f"Correct or remove {group_id} in ALLOWED_GROUP_IDS.")
+        return _graph_failure(name, settings, error, principal, "GroupMember.ReadWrite.All")
+    title = group.get("displayName") or group_id
+    if "DynamicMembership" in (group.get("groupTypes") or []):
+        return Check(name, Status.ERROR, f"{title!r} has dynamic membership: Graph refuses to add members to it",
+                     f"Remove {group_id} from ALLOWED_GROUP_IDS, or use a group with assigned membership.")
+    return Check(name, Status.OK, f"{title!r} (assigned membership)")
+
+
+def _token_failure(settings: Settings, error: CredentialError) -> Check:
+    detail = f"no token: {error.message}"
+    if error.transient:
+        return Check("graph token", Status.ERROR, detail,
+                     f"The identity platform ({settings.authority_host}) did not answer: check again shortly.")
+    mode = settings.credential_mode
+    if mode is CredentialMode.MANAGED_IDENTITY:
+        fix = ("Give the function app a managed identity (user-assigned: attach it and set AZURE_CLIENT_ID to its "
+               "client id). Off Azure there is none: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
+               "(or a certificate) instead.")
+    elif mode is CredentialMode.SECRET:
+        fix = (f"The secret was refused ({error.code}): check AZURE_TENANT_ID and AZURE_CLIENT_ID, and create a new "
+               f"secret if it expired: az ad app credential reset --id {settings.client_id} --append, then set "
+               "AZURE_CLIENT_SECRET.")
+    else:
+        fix = (f"The certificate was refused ({error.code}): upload it to the app registration: "
+               f"az ad app credential reset --id {settings.client_id} --cert @<certificate.pem> --append.")
+    return Check("graph token", Status.ERROR, detail, fix)

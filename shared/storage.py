@@ -1,0 +1,121 @@
+"""Clients for the app's storage account, read from its storage setting the way the Functions host reads it.
+
+- ``AzureWebJobsStorage``: a connection string (an account key or SAS, or ``UseDevelopmentStorage=true`` for
+  Azurite on 127.0.0.1).
+- Identity-based (what the deployment uses; its storage account has shared keys off, so only these exist):
+  ``AzureWebJobsStorage__queueServiceUri`` / ``__tableServiceUri``, or ``__accountName`` (public cloud:
+  ``https://{name}.queue.core.windows.net``), with ``__credential=managedidentity`` and, for a user-assigned
+  identity, ``__clientId`` (azure-docs functions-reference "Connecting to host storage with an identity";
+  cloud-facts "Identity-based storage").
+
+The credential is explicit, never a DefaultAzureCredential chain: managed identity when ``__credential`` says so
+or the process runs on an App Service/Functions host (``IDENTITY_ENDPOINT`` set; without ``__credential`` the host
+uses the system-assigned identity), else the developer's Azure CLI login (``az login``; the developer needs the
+storage data roles, see docs/deploy.md ``DEVELOPER_PRINCIPAL_ID``). azure-identity is imported only then.
+Every direct SDK use of the storage account goes through this module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .settings import SettingsError
+
+STORAGE_SETTING = "AzureWebJobsStorage"
+_KINDS = ("queue", "table")
+
+
+@dataclass(frozen=True)
+class StorageTarget:
+    """Where the storage account is and how to authenticate; ``describe()`` never includes a key."""
+
+    connection_string: str | None = None  # the whole setting: may hold an account key
+    queue_url: str | None = None
+    table_url: str | None = None
+    credential: str | None = None  # "managedidentity" | "azurecli" (identity-based form only)
+    client_id: str | None = None  # user-assigned managed identity
+
+    def __repr__(self) -> str:  # the dataclass repr would print the connection string (and its key)
+        return f"StorageTarget({self.describe()})"
+
+    def describe(self) -> str:
+        if self.connection_string is not None:
+            if self.connection_string.strip().lower() == "usedevelopmentstorage=true":
+                return f"{STORAGE_SETTING} = UseDevelopmentStorage=true (Azurite on 127.0.0.1)"
+            return f"{STORAGE_SETTING} connection string"
+        identity = f"managed identity {self.client_id}" if self.client_id else (
+            "system-assigned managed identity" if self.credential == "managedidentity" else "Azure CLI login")
+        return f"{STORAGE_SETTING}__* identity-based ({identity})"
+
+
+def storage_target(environ: Mapping[str, str] | None = None) -> StorageTarget:
+    """Read the storage setting; SettingsError names the setting when it is missing or malformed."""
+    environ = os.environ if environ is None else environ
+    connection = (environ.get(STORAGE_SETTING) or "").strip()
+    if connection:
+        return StorageTarget(connection_string=connection)
+    urls = {kind: service_uri(kind, environ) for kind in _KINDS}
+    if not any(urls.values()):
+        raise SettingsError({STORAGE_SETTING: (
+            f"not set: give a connection string (UseDevelopmentStorage=true for Azurite) or the identity-based "
+            f"{STORAGE_SETTING}__accountName (or __queueServiceUri and __tableServiceUri)")})
+    credential = (_setting(environ, "credential") or "").lower()
+    if credential and credential != "managedidentity":
+        raise SettingsError({f"{STORAGE_SETTING}__credential": f"{credential!r}: the only value is managedidentity"})
+    on_azure_host = bool(environ.get("IDENTITY_ENDPOINT") or environ.get("MSI_ENDPOINT"))
+    client_id = _setting(environ, "clientId")
+    kind = "managedidentity" if credential or client_id or on_azure_host else "azurecli"
+    return StorageTarget(queue_url=urls["queue"], table_url=urls["table"], credential=kind, client_id=client_id)
+
+
+def service_uri(kind: str, environ: Mapping[str, str]) -> str | None:
+    """``__{kind}ServiceUri``, else derived from ``__accountName`` (public cloud endpoints)."""
+    explicit = _setting(environ, f"{kind}ServiceUri")
+    if explicit:
+        return explicit.rstrip("/")
+    account = _setting(environ, "accountName")
+    return f"https://{account}.{kind}.core.windows.net" if account else None
+
+
+def queue_service(environ: Mapping[str, str] | None = None, **options: Any) -> Any:
+    """An ``azure.storage.queue.QueueServiceClient``; ``options`` go to the client (e.g. ``retry_total``,
+    ``connection_timeout``)."""
+    from azure.storage.queue import QueueServiceClient
+
+    target = storage_target(environ)
+    if target.connection_string is not None:
+        return QueueServiceClient.from_connection_string(target.connection_string, **options)
+    if not target.queue_url:
+        raise SettingsError({f"{STORAGE_SETTING}__queueServiceUri": "not set (nor __accountName)"})
+    return QueueServiceClient(target.queue_url, credential=_credential(target), **options)
+
+
+def table_service(environ: Mapping[str, str] | None = None, **options: Any) -> Any:
+    """An ``azure.data.tables.TableServiceClient``; ``options`` go to the client."""
+    from azure.data.tables import TableServiceClient
+
+    target = storage_target(environ)
+    if target.connection_string is not None:
+        return TableServiceClient.from_connection_string(target.connection_string, **options)
+    if not target.table_url:
+        raise SettingsError({f"{STORAGE_SETTING}__tableServiceUri": "not set (nor __accountName)"})
+    return TableServiceClient(target.table_url, credential=_credential(target), **options)
+
+
+def _credential(target: StorageTarget) -> Any:
+    if target.credential == "managedidentity":
+        from azure.identity import ManagedIdentityCredential
+
+        return ManagedIdentityCredential(client_id=target.client_id) if target.client_id \
+            else ManagedIdentityCredential()
+    from azure.identity import AzureCliCredential
+
+    return AzureCliCredential()
+
+
+def _setting(environ: Mapping[str, str], suffix: str) -> str | None:
+    value = (environ.get(f"{STORAGE_SETTING}__{suffix}") or "").strip()
+    return value or None

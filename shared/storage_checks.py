@@ -1,0 +1,187 @@
+"""The doctor's storage checks: each queue of the contract reachable (read-only: properties, never created), and
+the recorded evidence of invitations blocked by tenant policy (the newest ``guest-invitations-poison`` messages).
+
+No check sends an invitation to find out whether invitations work: Graph has no dry run for ``POST /invitations``,
+and reading the tenant's guest invite setting (``GET /policies/authorizationPolicy``, ``allowInvitesFrom``) needs
+Policy.Read.All, which this app is deliberately not granted (least privilege, docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from .diagnostics_report import Check, Status
+from .settings import Settings, SettingsError
+from .storage import STORAGE_SETTING, StorageTarget, queue_service, storage_target
+
+QUEUES = ("group-memberships", "group-memberships-poison", "guest-invitations", "guest-invitations-poison")
+SHAREPOINT_QUEUE = "sharepoint-notifications"
+INVITATION_POISON = "guest-invitations-poison"
+# A check must answer fast: no retries, short timeouts (a closed port or a black-holed address fails quickly).
+CLIENT_OPTIONS = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 10}
+PEEK_MAX = 32  # the most the Queue service returns from one peek
+EVIDENCE_HOURS = 24
+# Graph's own words when tenant policy blocks an invitation (cloud-facts "POST /v1.0/invitations" error texts).
+TENANT_BLOCK = ("guest invitations not allowed", "b2b invitations are disabled")
+PARTNER_BLOCK = ("cross-tenant access settings",)
+
+
+def queue_checks(environ: Mapping[str, str], settings: Settings | None) -> list[Check]:
+    try:
+        target = storage_target(environ)
+        service = queue_service(environ, **CLIENT_OPTIONS)
+    except SettingsError as error:
+        name, message = next(iter(error.problems.items()))
+        return [Check("storage", Status.MISSING, f"{name}: {message}",
+                      f"Set {STORAGE_SETTING} (UseDevelopmentStorage=true with Azurite locally) or, in Azure, "
+                      f"{STORAGE_SETTING}__queueServiceUri with __credential=managedidentity (infra/ sets them).")]
+    except ValueError:  # never echo the connection string: it may hold the account key
+        return [Check("storage", Status.ERROR, f"{STORAGE_SETTING} is not a valid connection string",
+                      "Copy the connection string again (or use the identity-based settings).")]
+    checks = [Check("storage", Status.OK, target.describe())]
+    sharepoint = settings.sharepoint_site_url if settings else environ.get("SHAREPOINT_SITE_URL")
+    names = (*QUEUES, SHAREPOINT_QUEUE) if sharepoint else QUEUES
+    reachable: set[str] = set()
+    for index, name in enumerate(names):
+        check = _queue_check(service, target, name)
+        checks.append(check)
+        if check.status is Status.OK:
+            reachable.add(name)
+        elif check.detail.startswith("unreachable"):  # the rest would wait for the same timeout
+            checks.extend(Check(f"queue {rest}", Status.SKIPPED, "storage unreachable") for rest in names[index + 1:])
+            break
+    if INVITATION_POISON in reachable:
+        checks.append(invitation_policy_check(service.get_queue_client(INVITATION_POISON)))
+    else:
+        checks.append(Check("invitation policy", Status.SKIPPED, f"{INVITATION_POISON} cannot be read"))
+    return checks
+
+
+def _queue_check(service: Any, target: StorageTarget, name: str) -> Check:
+    from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+
+    try:
+        properties = service.get_queue_client(name).get_queue_properties()
+    except ResourceNotFoundError:
+        return Check(f"queue {name}", Status.MISSING, "the queue does not exist",
+                     f"{_create_command(target, name)}   (azd provision creates every queue)")
+    except HttpResponseError as error:
+        if error.status_code is None:  # no answer: the credential failed before any request
+            return Check(f"queue {name}", Status.ERROR, f"no storage token: {type(error).__name__}",
+                         "Check the identity named by AzureWebJobsStorage__clientId exists and is attached.")
+        code = error.error_code or error.reason
+        if error.status_code == 403:
+            return Check(f"queue {name}", Status.ERROR, f"refused (403 {code})", _role_fix(target, code))
+        return Check(f"queue {name}", Status.ERROR, f"storage answered {error.status_code} {code}",
+                     "Check the storage account and try again.")
+    except AzureError as error:
+        return Check(f"queue {name}", Status.ERROR, f"unreachable: {type(error).__name__} at {_endpoint(service)}",
+                     f"Check {STORAGE_SETTING}: is the account (or Azurite, `npx azurite`) running and reachable?")
+    count = properties.approximate_message_count or 0
+    detail = f"reachable, about {count} message(s)"
+    if name.endswith("-poison") and count:
+        detail += f": see why with `python cli.py poison list {name}`"
+    return Check(f"queue {name}", Status.OK, detail)
+
+
+def invitation_policy_check(poison: Any) -> Check:
+    """Did Graph say, in the last day, that tenant policy blocks invitations? (From the recorded failures.)"""
+    from azure.core.exceptions import AzureError
+
+    try:
+        peeked = poison.peek_messages(max_messages=PEEK_MAX)
+    except AzureError as error:
+        return Check("invitation policy", Status.SKIPPED, f"cannot read {INVITATION_POISON}: {type(error).__name__}")
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=EVIDENCE_HOURS)
+    tenant, partners = [], set()
+    for item in peeked:
+        entry = _entry(item.content)
+        failed_at = _time(entry.get("failedAt"))
+        message = str((entry.get("error") or {}).get("message") or "").lower()
+        if failed_at is None or failed_at < since:
+            continue
+        if any(text in message for text in TENANT_BLOCK):
+            tenant.append(entry)
+        elif any(text in message for text in PARTNER_BLOCK):
+            partners.add(_domain(entry))
+    if tenant:
+        newest = max(tenant, key=lambda entry: entry["failedAt"])
+        return Check("invitation policy", Status.ERROR,
+                     f"Graph refused {len(tenant)} invitation(s) since {since:%Y-%m-%d %H:%M}Z, newest at "
+                     f"{newest['failedAt']}: {newest['error']['message']}",
+                     "Entra admin center > External Identities > External collaboration settings > Guest invite "
+                     "settings: allow guest invitations; then `python cli.py poison requeue guest-invitations-poison "
+                     "--all`.")
+    detail = (f"no invitation refused by tenant policy in the last {EVIDENCE_HOURS} h among the {len(peeked)} newest "
+              f"{INVITATION_POISON} message(s) (a check never sends an invitation to find out)")
+    if partners:
+        detail += f"; blocked by cross-tenant access settings for: {', '.join(sorted(partners))}"
+        return Check("invitation policy", Status.OK, detail, "For those organizations: Entra admin center > External "
+                     "Identities > Cross-tenant access settings > allow B2B collaboration (both tenants' admins).")
+    return Check("invitation policy", Status.OK, detail)
+
+
+def _entry(content: Any) -> dict[str, Any]:
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content or "")
+    for candidate in (text, _unbase64(text)):
+        try:
+            value = json.loads(candidate)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(value, dict):
+            return value
+    return {}
+
+
+def _unbase64(text: str) -> str | None:
+    try:
+        return base64.b64decode(text, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _time(value: Any) -> dt.datetime | None:
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _domain(entry: dict[str, Any]) -> str:
+    """Only the domain: the address itself is personal data (LOG_PII governs the logs, not this report)."""
+    email = (entry.get("message") or {}).get("email") if isinstance(entry.get("message"), dict) else None
+    return str(email).rpartition("@")[2].lower() if email and "@" in str(email) else "(unknown domain)"
+
+
+def _account(target: StorageTarget) -> str:
+    host = urlsplit(target.queue_url or "").hostname or ""
+    return host.split(".")[0] or "<storage account>"
+
+
+def _create_command(target: StorageTarget, name: str) -> str:
+    if target.connection_string is not None:
+        return f'az storage queue create --name {name} --connection-string "${STORAGE_SETTING}"'
+    return f"az storage queue create --name {name} --account-name {_account(target)} --auth-mode login"
+
+
+def _role_fix(target: StorageTarget, code: str | None) -> str:
+    if code == "KeyBasedAuthenticationNotPermitted":
+        return ("The account has shared keys off: use the identity-based settings "
+                f"({STORAGE_SETTING}__queueServiceUri, __credential=managedidentity, __clientId) instead of a key.")
+    account = _account(target)
+    return ("Give the identity Storage Queue Data Contributor on the account: az role assignment create "
+            "--assignee-object-id <principal id> --assignee-principal-type ServicePrincipal --role "
+            f"\"Storage Queue Data Contributor\" --scope $(az storage account show -n {account} --query id -o tsv) "
+            "(new role assignments take a few minutes).")
+
+
+def _endpoint(service: Any) -> str:
+    parts = urlsplit(getattr(service, "url", "") or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the storage endpoint"
