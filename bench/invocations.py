@@ -1,0 +1,104 @@
+"""A worker process for bench/run.py: N invocations through the real handlers in one process, like one Functions
+worker, against a simulator started by the parent (which counts token fetches and connections on its side).
+
+    python -m bench.invocations PLAN.json     (the environment carries the app settings and REQUESTS_CA_BUNDLE)
+
+The plan lists the HTTP bodies; each HTTP ``invite`` invocation is followed by one ``add_membership`` invocation per
+message it output. Prints one JSON line: the invite handler's overhead per call (its time minus the time its
+Graph requests took, measured by :class:`bench.graph_probe.GraphProbe`), and VmRSS after the middle and the last
+invocation plus VmHWM (the peak), from /proc/self/status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from azure.functions.queue import QueueMessage
+
+from bench.graph_probe import GraphProbe
+from bench.host_model import invite, membership_handler
+from shared import runtime
+
+
+def memory_kib() -> dict[str, int]:
+    """VmRSS (now) and VmHWM (the peak so far) of this process, in KiB."""
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return fields
+
+
+class Worker:
+    def __init__(self, total: int, *, single_thread: bool) -> None:
+        self.total = total
+        self.single_thread = single_thread  # only then can Graph's time be attributed to one call
+        self.count = 0
+        self.lock = threading.Lock()
+        self.overheads_ms: list[float] = []
+        self.statuses: dict[int, int] = {}
+        self.rss: dict[str, dict[str, int]] = {}
+        self.poison: list[str] = []
+        self.handler = membership_handler(self.poison)
+
+    def _claim(self) -> bool:
+        """Count one more invocation, unless the total is reached; the memory is read at N/2 and N."""
+        with self.lock:
+            if self.count >= self.total:
+                return False
+            self.count += 1
+            if self.count in (self.total // 2, self.total):
+                self.rss[str(self.count)] = memory_kib()
+            return True
+
+    def run_thread(self, probe: GraphProbe, bodies: list[bytes]) -> None:
+        for body in bodies:
+            if not self._claim():
+                return
+            before = len(probe.exchanges)
+            started = time.perf_counter()
+            result = invite(body)
+            elapsed = time.perf_counter() - started
+            waited = sum(e.seconds for e in probe.exchanges[before:]) if self.single_thread else None
+            with self.lock:
+                self.statuses[result.status] = self.statuses.get(result.status, 0) + 1
+                if waited is not None:
+                    self.overheads_ms.append((elapsed - waited) * 1000)
+            for number, message in enumerate(result.messages):
+                if not self._claim():
+                    return
+                self.handler(QueueMessage(id=f"m-{number}", body=message.encode("utf-8"), dequeue_count=1))
+
+
+def main() -> None:
+    logging.getLogger().addHandler(logging.NullHandler())
+    plan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    bodies = [json.dumps(body).encode("utf-8") for body in plan["bodies"]]
+    threads = int(plan.get("threads", 1))
+    worker = Worker(int(plan["invocations"]), single_thread=threads == 1)
+    runtime.reset()
+    probe = GraphProbe(runtime.graph().session)  # builds the runtime: no Graph or token call yet
+    if threads == 1:
+        worker.run_thread(probe, bodies)
+    else:
+        shares = [bodies[index::threads] for index in range(threads)]
+        pool = [threading.Thread(target=worker.run_thread, args=(probe, share)) for share in shares]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+    print(json.dumps({"invocations": worker.count, "overheads_ms": worker.overheads_ms, "statuses": worker.statuses,
+                      "rss": worker.rss, "final": memory_kib(), "poison": len(worker.poison)}))
+
+
+if __name__ == "__main__":
+    main()

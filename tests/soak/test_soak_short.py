@@ -1,0 +1,41 @@
+"""The fault soak's short version (bench/soak.py runs 1,000): 60 onboardings of the same mix, the same faults
+(429 with Retry-After, 503, dropped connections, answers past the read timeout, up to 2 simulated minutes of
+replication lag), through the real handlers and a host-like queue. Nothing lost, no second email, no 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.soak import SoakConfig, run_soak
+from shared import runtime
+from simulator import Simulator
+
+
+@pytest.fixture
+def soak_sim(monkeypatch: pytest.MonkeyPatch):
+    with Simulator(random_seed=60) as sim:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sim.ca_path))
+        yield sim
+        runtime.reset()
+
+
+def test_sixty_onboardings_under_faults_lose_nothing_and_send_no_second_email(soak_sim: Simulator) -> None:
+    report = run_soak(soak_sim, SoakConfig(onboardings=60, seed=60))
+
+    print(report.summary())
+    assert report.problems() == []
+    assert report.memberships_wanted == report.in_group + report.poisoned_with_reason
+    assert report.graph_429 > 0 and report.fault_hits["503"] > 0  # the faults really happened
+    assert report.redeliveries > 0  # replication lag outlasted an invocation at least once
+
+
+def test_soak_counts_a_message_the_queue_swallowed_as_lost(soak_sim: Simulator,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A host that acknowledged membership messages without running the function: the accounting must notice.
+    monkeypatch.setattr("bench.soak.membership_handler", lambda poison: lambda message: "done")
+
+    report = run_soak(soak_sim, SoakConfig(onboardings=4, seed=61, max_lag=0.0))
+
+    assert report.in_group == 0
+    assert len(report.lost) == report.memberships_wanted > 0
+    assert any("lost" in problem for problem in report.problems())
