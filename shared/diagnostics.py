@@ -197,28 +197,37 @@ def _group_checks(settings: Settings, graph: GraphClient | None, principal: str)
     if graph is None:
         return [*checks, Check("groups", Status.SKIPPED, "not read: no Graph token")]
     for group_id in ids[:MAX_GROUPS_CHECKED]:
-        checks.append(_group_check(settings, graph, group_id, principal))
+        try:
+            checks.append(_group_check(settings, graph, group_id))
+        except GraphError as error:  # refused or failing for one group: the same for the others, say it once
+            return [*checks, _graph_failure("groups", settings, error, principal, "GroupMember.ReadWrite.All")]
     if len(ids) > MAX_GROUPS_CHECKED:
         checks.append(Check("groups not checked", Status.SKIPPED,
                             f"{len(ids) - MAX_GROUPS_CHECKED} more: a check reads at most {MAX_GROUPS_CHECKED}"))
     return checks
 
 
-def _group_check(settings: Settings, graph: GraphClient, group_id: str, principal: str) -> Check:
+def _group_check(settings: Settings, graph: GraphClient, group_id: str) -> Check:
+    """GET /groups/{id}: exists, and not dynamic (MGDC group-post-members: dynamic groups take no members).
+    Raises GraphError for anything but 404."""
     name = f"group {group_id}"
     try:
         group = graph.request("GET", f"/groups/{quote(group_id, safe='')}",
-                              query={"$select": "id,displayName,groupTypes,membershipRule"},
+                              query={"$select": "id,displayName,groupTypes,membershipRule,isAssignableToRole"},
                               budget=graph.budget(GRAPH_BUDGET_SECONDS)) or {}
     except GraphError as error:
-        if error.status == 404:
-            return Check(name, Status.MISSING, "no such group in this tenant",
-                         f"Correct or remove {group_id} in ALLOWED_GROUP_IDS.")
-        return _graph_failure(name, settings, error, principal, "GroupMember.ReadWrite.All")
+        if error.status != 404:
+            raise
+        return Check(name, Status.MISSING, "no such group in this tenant",
+                     f"Correct or remove {group_id} in ALLOWED_GROUP_IDS.")
     title = group.get("displayName") or group_id
     if "DynamicMembership" in (group.get("groupTypes") or []):
         return Check(name, Status.ERROR, f"{title!r} has dynamic membership: Graph refuses to add members to it",
                      f"Remove {group_id} from ALLOWED_GROUP_IDS, or use a group with assigned membership.")
+    if group.get("isAssignableToRole"):  # needs RoleManagement.ReadWrite.Directory too, deliberately not granted
+        return Check(name, Status.ERROR, f"{title!r} is role-assignable: adding members needs "
+                     "RoleManagement.ReadWrite.Directory, which this app is deliberately not granted",
+                     f"Remove {group_id} from ALLOWED_GROUP_IDS (privileged groups stay out of the app's reach).")
     return Check(name, Status.OK, f"{title!r} (assigned membership)")
 
 

@@ -118,8 +118,8 @@ def invitation_policy_check(poison: Any) -> Check:
                      "Entra admin center > External Identities > External collaboration settings > Guest invite "
                      "settings: allow guest invitations; then `python cli.py poison requeue guest-invitations-poison "
                      "--all`.")
-    detail = (f"no invitation refused by tenant policy in the last {EVIDENCE_HOURS} h among the {len(peeked)} newest "
-              f"{INVITATION_POISON} message(s) (a check never sends an invitation to find out)")
+    detail = (f"no invitation refused by tenant policy in the last {EVIDENCE_HOURS} h ({len(peeked)} "
+              f"{INVITATION_POISON} message(s) read; a check never sends an invitation to find out)")
     if partners:
         detail += f"; blocked by cross-tenant access settings for: {', '.join(sorted(partners))}"
         return Check("invitation policy", Status.OK, detail, "For those organizations: Entra admin center > External "

@@ -156,3 +156,13 @@ def test_an_unreadable_settings_file_is_a_usage_error(tenant, capsys, tmp_path):
     bad.write_text("{not json")
     assert main(["doctor", "--settings-file", str(bad)]) == 2
     assert "cannot read the settings file" in capsys.readouterr().err
+
+
+def test_groups_unreadable_without_the_group_role_are_reported_once(tenant, capsys):
+    tenant.configure(ALLOWED_GROUP_IDS=f"{PARTNERS_GROUP_ID},{DYNAMIC_GROUP_ID}")
+    tenant.sim.identity.revoke(tenant.principal.client_id, "GroupMember.ReadWrite.All")
+    code, report, _ = tenant.doctor(capsys=capsys)
+    assert code == 1 and failing(report) == {"permission GroupMember.ReadWrite.All", "groups"}
+    groups = by_name(report)["groups"]
+    assert groups["status"] == "missing" and "GroupMember.ReadWrite.All" in groups["detail"]
+    assert tenant.sim.stats.count(service="graph", method="GET", path=r"/v1\.0/groups/") == 1
