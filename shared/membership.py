@@ -107,7 +107,7 @@ def decode_message(body: bytes | str) -> tuple[Any, dict[str, Any], dict[str, An
 def _json_object(text: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON exhausts the parser's stack: still not a message
         return None
     return value if isinstance(value, dict) else None
 
