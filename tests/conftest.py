@@ -130,10 +130,10 @@ def secret_leaks(records: list[logging.LogRecord], secrets: set[str]) -> list[st
     for record in records:
         text = _record_text(record)
         if any(secret in text for secret in secrets):
-            shown = record.getMessage()[:100]
+            shown = record.getMessage()
             for secret in secrets:
                 shown = shown.replace(secret, "<secret>")
-            leaks.add(f"{record.name}:{record.levelname} {shown!r}")
+            leaks.add(f"{record.name}:{record.levelname} {shown[:100]!r}")  # blanked first: no part of one shown
     return sorted(leaks)
 
 
