@@ -46,12 +46,13 @@ def diagnose(environ: Mapping[str, str], graph_source: GraphSource | None = None
     if settings is None:
         checks.append(Check("graph token", Status.SKIPPED, "skipped until the settings are valid"))
     else:
-        own = graph_source is None
         graph = _graph(settings, graph_source or _new_graph, checks)
-        principal = _graph_checks(settings, graph, checks) if graph is not None else None
-        checks.extend(_group_checks(settings, graph if principal else None, principal or "<object id>"))
-        if graph is not None and own:
-            graph.close()
+        try:
+            principal = _graph_checks(settings, graph, checks) if graph is not None else None
+            checks.extend(_group_checks(settings, graph if principal else None, principal or "<object id>"))
+        finally:
+            if graph is not None and graph_source is None:  # ours: close its connections; the app's stays open
+                graph.close()
     checks.extend(queue_checks(environ, settings))
     return Report.create(checks)
 
