@@ -6,6 +6,9 @@
   message again after host.json's visibilityTimeout; on the last delivery (dequeue count ≥ maxDequeueCount)
   → poison with the reason instead, because the host would poison it with none.
 - Permanent (403, the group's 404, invalid ids, an unreadable message) → poison at once, with the reason.
+- A final outcome goes to the runtime's outcome hooks; one that cannot record it yet raises RetryLater, which
+  redelivers the message as above (the add then answers "already a member") or, on the last delivery, poisons it
+  with the hook's reason.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import datetime as dt
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import runtime
@@ -189,13 +192,42 @@ def _finish(outcome: MembershipOutcome, started: float) -> MembershipResult:
               userId=outcome.user_id, groupId=outcome.group_id, requestId=outcome.request_id, error=outcome.error,
               graphRequestId=(outcome.error or {}).get("graphRequestId"),
               durationMs=_ms(runtime.timing().clock() - started))
+    unrecorded = _run_hooks(outcome)
+    if unrecorded:
+        return MembershipResult(outcome, poison_message(_unrecorded(outcome, "; ".join(unrecorded))))
+    return MembershipResult(outcome, poison_message(outcome) if outcome.status == "poisoned" else None)
+
+
+def _run_hooks(outcome: MembershipOutcome) -> list[str]:
+    """Give the outcome to each hook. A hook that cannot record it for now raises RetryLater: before the last
+    delivery that propagates (the host delivers the message again; the add then answers "already a member", so
+    hooks must be idempotent), on the last one its reason is returned for the poison message."""
+    unrecorded = []
     for hook in runtime.outcome_hooks():
         try:
             hook(outcome)
-        except Exception:  # a hook's failure must not undo or repeat the membership
+        except RetryLater as error:
+            last = outcome.attempts >= runtime.max_dequeue_count()
+            log_event("membership.hook_failed", level=logging.ERROR if last else logging.WARNING,
+                      userId=outcome.user_id, groupId=outcome.group_id, attempts=outcome.attempts, retry=not last,
+                      error=str(error))
+            if not last:
+                raise
+            unrecorded.append(str(error))
+        except Exception:  # any other failure of a hook must not undo or repeat the membership
             log_event("membership.hook_failed", level=logging.ERROR, userId=outcome.user_id,
                       groupId=outcome.group_id, exc_info=True)
-    return MembershipResult(outcome, poison_message(outcome) if outcome.status == "poisoned" else None)
+    return unrecorded
+
+
+def _unrecorded(outcome: MembershipOutcome, reason: str) -> MembershipOutcome:
+    """The outcome as the poison message tells it when a hook could not record it even on the last delivery
+    (requeueing the message records it: the add answers "already a member")."""
+    if outcome.error is not None:
+        return replace(outcome, error={**outcome.error, "outcomeNotRecorded": reason})
+    error = {"status": None, "code": "OutcomeNotRecorded", "graphRequestId": None,
+             "message": f"the membership is done ({outcome.status}), but its outcome could not be recorded: {reason}"}
+    return replace(outcome, error=error)
 
 
 def _ids(fields: dict[str, Any]) -> dict[str, Any]:

@@ -98,9 +98,11 @@ class SharePointState:
             if entity is None:
                 return None
             progress = Progress(json.loads(entity["Groups"]), json.loads(entity["Done"]), json.loads(entity["Failed"]))
-            if reason is None and group_id not in progress.done:
-                progress.done.append(group_id)
-            elif reason is not None:
+            if reason is None:  # the latest outcome of a group counts (a redelivery may succeed after a failure)
+                progress.failed.pop(group_id, None)
+                if group_id not in progress.done:
+                    progress.done.append(group_id)
+            else:
                 progress.failed[group_id] = reason
             entity["Done"], entity["Failed"] = json.dumps(progress.done), json.dumps(progress.failed)
             try:

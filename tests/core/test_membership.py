@@ -153,7 +153,7 @@ def test_a_misconfigured_app_retries_then_poisons_naming_the_setting(app):
 
 
 def test_the_source_object_passes_through_to_the_poison_message_and_the_outcome_hook(app):
-    source = {"type": "sharepoint", "siteId": "s", "listId": "l", "itemId": "7", "groupIds": [FINANCE_GROUP_ID]}
+    source = {"type": "example", "siteId": "s", "listId": "l", "itemId": "7", "groupIds": [FINANCE_GROUP_ID]}
     outcomes = []
     runtime.add_outcome_hook(outcomes.append)
     try:
@@ -175,3 +175,36 @@ def test_a_failing_outcome_hook_does_not_undo_or_repeat_the_membership(app):
     finally:
         runtime.remove_outcome_hook(broken)
     assert app.sim.stats.count(service="graph", path=MEMBERS) == 1
+
+
+def test_an_outcome_hook_that_asks_to_retry_gets_the_outcome_again_on_the_next_delivery(app):
+    outcomes = []
+
+    def not_yet(outcome):
+        outcomes.append(outcome.status)
+        if len(outcomes) == 1:
+            raise RetryLater("the outcome store is down")
+
+    runtime.add_outcome_hook(not_yet)
+    try:
+        with pytest.raises(RetryLater):
+            app.deliver(message(), 1)
+        assert app.deliver(message(), 2) is None
+    finally:
+        runtime.remove_outcome_hook(not_yet)
+    assert outcomes == ["added", "already_member"]
+
+
+def test_an_outcome_hook_still_failing_on_the_last_delivery_poisons_the_message_with_its_reason(app):
+    def down(outcome):
+        raise RetryLater("the outcome store is down")
+
+    runtime.add_outcome_hook(down)
+    try:
+        poison = app.deliver(message(), LAST)
+    finally:
+        runtime.remove_outcome_hook(down)
+    assert PENDING_GUEST_ID in app.sim.graph.members_of(PARTNERS_GROUP_ID)
+    assert poison["error"]["code"] == "OutcomeNotRecorded"
+    assert "the outcome store is down" in poison["error"]["message"]
+    assert poison["message"]["userId"] == PENDING_GUEST_ID
