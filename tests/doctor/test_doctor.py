@@ -7,7 +7,8 @@ import json
 import pytest
 
 from shared.cli import main
-from shared.diagnostics import REQUIRED_ROLES
+from shared.diagnostics import REQUIRED_ROLES, grant_command
+from shared.settings import Settings
 from simulator.graph.models import DYNAMIC_GROUP_ID, PARTNERS_GROUP_ID
 
 from .conftest import by_name, failing
@@ -166,3 +167,21 @@ def test_groups_unreadable_without_the_group_role_are_reported_once(tenant, caps
     groups = by_name(report)["groups"]
     assert groups["status"] == "missing" and "GroupMember.ReadWrite.All" in groups["detail"]
     assert tenant.sim.stats.count(service="graph", method="GET", path=r"/v1\.0/groups/") == 1
+
+
+def test_an_unknown_user_assigned_identity_is_a_token_error_with_the_identity_fix(tenant, capsys):
+    tenant.configure("user", AZURE_CLIENT_ID="0d0d0d0d-0000-4000-8000-000000000000")
+    code, report, _ = tenant.doctor(capsys=capsys)
+    check = by_name(report)["graph token"]
+    assert code == 1 and check["status"] == "error" and "AZURE_CLIENT_ID" in check["fix"]
+    assert by_name(report)["groups"]["status"] == "skipped"
+    assert tenant.sim.stats.count(service="graph") == 0
+
+
+def test_the_grant_command_names_the_graph_endpoint_only_for_another_cloud():
+    public = Settings.from_env({"ALLOWED_GROUP_IDS": "*"})
+    us_gov = Settings.from_env({"GRAPH_ENDPOINT": "https://graph.microsoft.us"})
+    oid = "7d9f1b3c-4e5a-4c7d-8e9f-0a1b2c3d4e02"
+    assert grant_command(public, oid) == f"scripts/grant-graph-permissions.sh --principal-id {oid}"
+    assert grant_command(us_gov, oid) == (f"GRAPH_ENDPOINT=https://graph.microsoft.us "
+                                          f"scripts/grant-graph-permissions.sh --principal-id {oid}")
