@@ -68,7 +68,10 @@ class Worker:
             started = time.perf_counter()
             result = invite(body)
             elapsed = time.perf_counter() - started
-            waited = sum(e.seconds for e in probe.exchanges[before:]) if self.single_thread else None
+            waited = None
+            if self.single_thread:
+                waited = sum(e.seconds for e in probe.exchanges[before:])
+                del probe.exchanges[before:]  # the probe must not grow the memory being measured
             with self.lock:
                 self.statuses[result.status] = self.statuses.get(result.status, 0) + 1
                 if waited is not None:
