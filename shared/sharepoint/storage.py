@@ -1,8 +1,11 @@
-"""Clients for the app's storage account (``AzureWebJobsStorage``): the table of SharePoint state and the
-membership queue. A connection string (Azurite, or an account key) or the identity-based form the deployment
-uses (``AzureWebJobsStorage__accountName`` / ``__tableServiceUri`` / ``__queueServiceUri`` with
-``__credential=managedidentity`` and ``__clientId``; cloud-facts, "Identity-based storage"). One client per
-table/queue per process."""
+"""The SharePoint worker's table (``sharepointstate``) and the membership queue, in the app's storage account.
+
+Built by :mod:`shared.storage` from ``AzureWebJobsStorage`` as the Functions host reads it: a connection string
+(Azurite, an account key) or the identity-based form the deployment uses (``AzureWebJobsStorage__tableServiceUri``
+/ ``__queueServiceUri`` or ``__accountName``, ``__credential=managedidentity``, ``__clientId``; cloud-facts,
+"Identity-based storage"; the identity needs Storage Table Data Contributor and Storage Queue Data Contributor).
+One client per table/queue and storage target per process: the SDK clients keep their connections.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +17,9 @@ from typing import Any
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
-from ..settings import SettingsError
+from ..storage import StorageTarget, queue_service, storage_target, table_service
 
-CONNECTION = "AzureWebJobsStorage"
-_clients: dict[tuple[str, str, str], Any] = {}
+_clients: dict[tuple[str, str, StorageTarget], Any] = {}
 _lock = threading.Lock()
 
 
@@ -36,34 +38,11 @@ def reset() -> None:
 
 
 def _client(kind: str, name: str, environ: Mapping[str, str]) -> Any:
-    connection = (environ.get(CONNECTION) or "").strip()
-    key = (kind, name, connection or _service_uri(kind, environ))
+    key = (kind, name, storage_target(environ))  # SettingsError names the setting when it is missing or malformed
     with _lock:
         if key not in _clients:
-            _clients[key] = _build(kind, name, connection, environ)
+            if kind == "table":
+                _clients[key] = table_service(environ).get_table_client(name)
+            else:
+                _clients[key] = queue_service(environ).get_queue_client(name)
         return _clients[key]
-
-
-def _build(kind: str, name: str, connection: str, environ: Mapping[str, str]) -> Any:
-    if connection:
-        if kind == "table":
-            return TableClient.from_connection_string(connection, table_name=name)
-        return QueueClient.from_connection_string(connection, name)
-    endpoint = _service_uri(kind, environ)
-    if not endpoint:
-        raise SettingsError({CONNECTION: "not set: give a connection string or AzureWebJobsStorage__accountName"})
-    from azure.identity import ManagedIdentityCredential  # only the identity-based form needs it
-
-    client_id = environ.get(f"{CONNECTION}__clientId") or None
-    credential = ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
-    if kind == "table":
-        return TableClient(endpoint, table_name=name, credential=credential)
-    return QueueClient(endpoint, name, credential=credential)
-
-
-def _service_uri(kind: str, environ: Mapping[str, str]) -> str:
-    explicit = environ.get(f"{CONNECTION}__{kind}ServiceUri")
-    account = environ.get(f"{CONNECTION}__accountName")
-    if explicit:
-        return explicit.rstrip("/")
-    return f"https://{account}.{kind}.core.windows.net" if account else ""
