@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.queue import QueueServiceClient
 
-from shared import poison
+from shared import poison, storage
 from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE
+from shared.settings import SettingsError
 
 CONNECTION_SETTING = "AzureWebJobsStorage"
 QUEUE_HELP = ("the poison queue, e.g. group-memberships-poison or guest-invitations-poison "
@@ -24,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("queue", metavar="QUEUE", help=QUEUE_HELP)
     common.add_argument("--connection-string", metavar="CS",
-                        help=f"storage connection string (default: the {CONNECTION_SETTING} environment variable; "
-                             "UseDevelopmentStorage=true works for Azurite)")
+                        help=f"storage connection string (default: the app's {CONNECTION_SETTING} setting from the "
+                             f"environment, as a connection string or identity-based {CONNECTION_SETTING}__accountName "
+                             "with your Azure CLI login; UseDevelopmentStorage=true works for Azurite)")
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     parser = subparsers.add_parser("poison", help="list or requeue the messages of a poison queue",
@@ -49,12 +51,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _service(args: argparse.Namespace) -> QueueServiceClient | None:
-    connection = args.connection_string or os.environ.get(CONNECTION_SETTING)
-    if not connection:
-        print(f"error: no storage connection: pass --connection-string or set {CONNECTION_SETTING}", file=sys.stderr)
-        return None
+    """The queue service from --connection-string, else from the app's storage setting in either form
+    (connection string, or identity-based AzureWebJobsStorage__* with your `az login`): see shared/storage.py."""
+    environ = {CONNECTION_SETTING: args.connection_string} if args.connection_string else os.environ
     try:
-        return QueueServiceClient.from_connection_string(connection)
+        return storage.queue_service(environ)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
     except ValueError as error:  # never echo the string itself: it holds the account key
         print(f"error: the storage connection string is malformed ({error})", file=sys.stderr)
         return None

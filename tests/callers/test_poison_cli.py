@@ -275,3 +275,24 @@ def test_use_development_storage_reaches_azurite(queues, monkeypatch, capsys):
     code, out, _ = run(capsys, "poison", "list", poison_name, "--json")
 
     assert code == 0 and [item["id"] for item in json.loads(out)["messages"]] == [message_id]
+
+
+def test_identity_based_storage_settings_reach_the_account_url_without_a_key(monkeypatch):
+    # The deployment turns shared keys off: only AzureWebJobsStorage__* exists, and the CLI must use it.
+    from shared.cli import poison as poison_cli
+
+    monkeypatch.delenv("AzureWebJobsStorage", raising=False)
+    monkeypatch.setenv("AzureWebJobsStorage__accountName", "stguestonboarding")
+    monkeypatch.setenv("AzureWebJobsStorage__credential", "managedidentity")
+    service = poison_cli._service(type("Args", (), {"connection_string": None})())
+    assert service is not None
+    assert service.url.startswith("https://stguestonboarding.queue.core.windows.net")
+    assert service.credential is not None  # a token credential, not an account key
+
+
+def test_a_malformed_identity_based_setting_is_named(monkeypatch, capsys):
+    monkeypatch.delenv("AzureWebJobsStorage", raising=False)
+    monkeypatch.setenv("AzureWebJobsStorage__accountName", "stguestonboarding")
+    monkeypatch.setenv("AzureWebJobsStorage__credential", "sharedkey")
+    assert main(["poison", "list", "group-memberships-poison"]) == 2
+    assert "AzureWebJobsStorage__credential" in capsys.readouterr().err
