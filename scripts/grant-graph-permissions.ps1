@@ -5,7 +5,9 @@ Grants the app's managed identity (or app registration) exactly the Microsoft Gr
 .DESCRIPTION
 Microsoft Graph PowerShell version of scripts/grant-graph-permissions.sh. Assigns User.Invite.All,
 GroupMember.ReadWrite.All and User.Read.All (plus, with -SharePoint, Sites.Selected or, with -SitesReadWriteAll,
-Sites.ReadWrite.All) to a service principal. Already-granted permissions are left as they are; every step is printed.
+Sites.ReadWrite.All) to a service principal; with -SharePoint also the SharePoint REST role the webhook subscription
+needs (Office 365 SharePoint Online's Sites.Selected, or Sites.Manage.All with -SitesReadWriteAll).
+Already-granted permissions are left as they are; every step is printed.
 A managed identity gets app roles only through this API: the portal has no button for it.
 Needs the Microsoft.Graph.Applications module (and Microsoft.Graph.Sites for -SiteUrl), and an account that may
 grant Graph application permissions (Privileged Role Administrator or Global Administrator); -SiteUrl needs a
@@ -22,9 +24,9 @@ param(
     [string]$PrincipalId,
     # Read APP_IDENTITY_PRINCIPAL_ID (and SHAREPOINT_SITE_URL, if set) from the azd environment.
     [switch]$FromAzd,
-    # Also grant Sites.Selected (then grant the site itself with -SiteUrl).
+    # Also grant Sites.Selected on Microsoft Graph and on SharePoint (then grant the site itself with -SiteUrl).
     [switch]$SharePoint,
-    # With -SharePoint: grant Sites.ReadWrite.All instead of Sites.Selected (fallback; write access to EVERY site).
+    # With -SharePoint: Graph's Sites.ReadWrite.All and SharePoint's Sites.Manage.All instead (fallback; EVERY site).
     [switch]$SitesReadWriteAll,
     # Grant the identity the 'write' role on this one site (what Sites.Selected needs).
     [string]$SiteUrl,
@@ -36,6 +38,10 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
 $GraphAppId = '00000003-0000-0000-c000-000000000000'  # Microsoft Graph's service principal appId
+# SharePoint REST (the list webhook subscription) takes tokens for SharePoint, whose roles come from this service
+# principal (sp-dev-docs apis/webhooks/lists/create-subscription.md). Its app role ids are not in Microsoft's
+# published permissions reference, so the role is looked up by value at run time.
+$SharePointAppId = '00000003-0000-0ff1-ce00-000000000000'  # Office 365 SharePoint Online's appId
 # Application permission (app role) ids on Microsoft Graph (learn.microsoft.com/graph/permissions-reference).
 $RoleNames = [ordered]@{
     '09850681-111b-4a89-9bed-3f2cae46d706' = 'User.Invite.All'
@@ -63,16 +69,31 @@ function Get-WantedRoles {
     return $wanted
 }
 
-function Grant-AppRoles($GraphSp) {
+function Get-SharePointRole {
+    # Sites.Selected (edit rights on the one site come from the site grant); fallback Sites.Manage.All ("Read and
+    # write items and lists in all site collections", what create-subscription.md names). By value, application
+    # roles only. Resolved before anything is granted, so a tenant without it changes nothing.
+    $value = if ($SitesReadWriteAll) { 'Sites.Manage.All' } else { 'Sites.Selected' }
+    $sp = Get-MgServicePrincipal -Filter "appId eq '$SharePointAppId'"
+    if (-not $sp) {
+        throw "Office 365 SharePoint Online's service principal ($SharePointAppId) was not found in this tenant."
+    }
+    $role = @($sp.AppRoles | Where-Object { $_.Value -eq $value -and $_.AllowedMemberTypes -contains 'Application' })
+    if ($role.Count -eq 0) { throw "Office 365 SharePoint Online has no application role $value." }
+    return @{ Sp = $sp; Roles = [ordered]@{ $role[0].Id = "SharePoint $value" } }
+}
+
+function Grant-AppRoles($ResourceSp, $Roles) {
+    # $Roles: app role id -> name, on the resource service principal $ResourceSp.
     $assigned = @(Get-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $PrincipalId -All |
-        Where-Object { $_.ResourceId -eq $GraphSp.Id } | ForEach-Object { $_.AppRoleId })
-    foreach ($role in Get-WantedRoles) {
-        $name = $RoleNames[$role]
+        Where-Object { $_.ResourceId -eq $ResourceSp.Id } | ForEach-Object { $_.AppRoleId })
+    foreach ($role in $Roles.Keys) {
+        $name = $Roles[$role]
         if ($assigned -contains $role) { Write-Host "already granted: $name ($role)"; continue }
         if ($DryRun) { Write-Host "would grant:     $name ($role)"; continue }
         try {
             New-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $PrincipalId -PrincipalId $PrincipalId `
-                -ResourceId $GraphSp.Id -AppRoleId $role | Out-Null
+                -ResourceId $ResourceSp.Id -AppRoleId $role | Out-Null
         }
         catch {
             Write-Error ("Granting $name failed: $($_.Exception.Message)`n" +
@@ -123,9 +144,13 @@ Connect-MgGraph -Scopes $scopes -NoWelcome
 $principal = Get-MgServicePrincipal -ServicePrincipalId $PrincipalId
 $graphSp = Get-MgServicePrincipal -Filter "appId eq '$GraphAppId'"
 if (-not $graphSp) { throw "Microsoft Graph's service principal was not found in this tenant." }
+$sharePointRole = if ($SharePoint) { Get-SharePointRole } else { $null }
 
 Write-Host "Microsoft Graph permissions for $($principal.DisplayName) (object id $PrincipalId, app id $($principal.AppId))"
-Grant-AppRoles $graphSp
+$graphRoles = [ordered]@{}
+foreach ($role in Get-WantedRoles) { $graphRoles[$role] = $RoleNames[$role] }
+Grant-AppRoles $graphSp $graphRoles
+if ($sharePointRole) { Grant-AppRoles $sharePointRole.Sp $sharePointRole.Roles }
 if ($SiteUrl -and -not $SitesReadWriteAll) { Grant-SiteWrite $principal }
 elseif ($SharePoint -and -not $SitesReadWriteAll) {
     Write-Host 'note: Sites.Selected needs a site grant too: rerun with -SiteUrl <site URL>'

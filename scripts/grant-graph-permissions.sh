@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Grant the app's managed identity (or app registration) exactly the Microsoft Graph application permissions it
-# needs, idempotently, printing what it did. Azure CLI only (`az rest` against Graph): the portal has no button for
-# giving a managed identity app roles (cloud-facts "Permissions"; Graph docs serviceprincipal-post-approleassignedto).
+# needs (with --sharepoint also SharePoint's own app role), idempotently, printing what it did. Azure CLI only
+# (`az rest` against Graph): the portal has no button for giving a managed identity app roles (cloud-facts
+# "Permissions"; Graph docs serviceprincipal-post-approleassignedto).
 #
 #   scripts/grant-graph-permissions.sh --principal-id <object id> [--sharepoint [--site-url URL]] [--dry-run]
 #   scripts/grant-graph-permissions.sh --from-azd        # the azd post-provision hook (azure.yaml)
@@ -17,6 +18,10 @@ readonly GROUP_MEMBER_READWRITE_ALL="dbaae8cf-10b5-4b86-a4a1-f871c94c6695"
 readonly USER_READ_ALL="df021288-bdef-4463-88db-98f22de89214"
 readonly SITES_SELECTED="883ea226-0bf2-4a8f-9f9d-92c9162a727d"
 readonly SITES_READWRITE_ALL="9492366f-7969-46a4-8d15-ed1a20078fff"
+# SharePoint REST (the list webhook subscription) takes tokens for SharePoint, whose roles come from this service
+# principal ("Office 365 SharePoint Online"; sp-dev-docs apis/webhooks/lists/create-subscription.md). Its app role
+# ids are not in Microsoft's published permissions reference, so they are looked up by value at run time.
+readonly SHAREPOINT_APP_ID="00000003-0000-0ff1-ce00-000000000000"
 
 usage() {
   cat <<'EOF'
@@ -29,9 +34,10 @@ permissions are left as they are.
   --principal-id ID      object id of the service principal (for a managed identity: its principal id)
   --from-azd             read APP_IDENTITY_PRINCIPAL_ID from the azd environment; if SHAREPOINT_SITE_URL is
                          set there too, act as if --sharepoint --site-url "$SHAREPOINT_SITE_URL" were given
-  --sharepoint           also grant Sites.Selected (then grant the site itself with --site-url)
-  --sites-readwrite-all  with --sharepoint: grant Sites.ReadWrite.All instead of Sites.Selected (fallback for
-                         tenants where a site-level grant is impossible; write access to EVERY site)
+  --sharepoint           also grant Microsoft Graph's Sites.Selected and Office 365 SharePoint Online's
+                         Sites.Selected (for the webhook subscription; then grant the site itself with --site-url)
+  --sites-readwrite-all  with --sharepoint: grant Graph's Sites.ReadWrite.All and SharePoint's Sites.Manage.All
+                         instead (fallback for tenants where a site-level grant is impossible; EVERY site)
   --site-url URL         grant the identity the 'write' role on this one site (what Sites.Selected needs)
   --graph-endpoint URL   Graph host (default: $GRAPH_ENDPOINT or https://graph.microsoft.com)
   --dry-run              show what would be granted, change nothing
@@ -126,26 +132,54 @@ Until then the app answers 502 naming the missing permission, and 'python cli.py
 EOF
 }
 
-grant_app_roles() {
-  local graph_sp="$1" assigned role name body
-  assigned="$(graph_call GET "$graph/v1.0/servicePrincipals/$principal_id/appRoleAssignments" \
-    --query "value[?resourceId=='$graph_sp'].appRoleId" --output tsv)"
-  while read -r role; do
-    name="$(role_name "$role")"
-    if grep -qx "$role" <<<"$assigned"; then
-      log "already granted: $name ($role)"
-    elif [[ "$dry_run" == true ]]; then
-      log "would grant:     $name ($role)"
-    else
-      body="{\"principalId\":\"$principal_id\",\"resourceId\":\"$graph_sp\",\"appRoleId\":\"$role\"}"
-      if ! graph_call POST "$graph/v1.0/servicePrincipals/$graph_sp/appRoleAssignedTo" \
-        --headers "Content-Type=application/json" --body "$body" --output none; then
-        explain_denied
-        return 1
-      fi
-      log "granted:         $name ($role)"
+# The app role ids already assigned to the principal on one resource service principal.
+assigned_roles() {
+  graph_call GET "$graph/v1.0/servicePrincipals/$principal_id/appRoleAssignments" \
+    --query "value[?resourceId=='$1'].appRoleId" --output tsv
+}
+
+# Assign one app role of a resource service principal, unless already assigned
+# (Graph docs serviceprincipal-post-approleassignedto).
+grant_role() {
+  local resource_sp="$1" role="$2" name="$3" assigned="$4" body
+  if grep -qx "$role" <<<"$assigned"; then
+    log "already granted: $name ($role)"
+  elif [[ "$dry_run" == true ]]; then
+    log "would grant:     $name ($role)"
+  else
+    body="{\"principalId\":\"$principal_id\",\"resourceId\":\"$resource_sp\",\"appRoleId\":\"$role\"}"
+    if ! graph_call POST "$graph/v1.0/servicePrincipals/$resource_sp/appRoleAssignedTo" \
+      --headers "Content-Type=application/json" --body "$body" --output none; then
+      explain_denied
+      return 1
     fi
+    log "granted:         $name ($role)"
+  fi
+}
+
+grant_app_roles() {
+  local graph_sp="$1" assigned role
+  assigned="$(assigned_roles "$graph_sp")"
+  while read -r role; do
+    grant_role "$graph_sp" "$role" "$(role_name "$role")" "$assigned" || return 1
   done < <(wanted_roles)
+}
+
+# SharePoint's own app role for SharePoint REST (the subscription): Sites.Selected, which the site grant below
+# turns into edit rights on the one site; the fallback: Sites.Manage.All ("Read and write items and lists in all
+# site collections", the permission create-subscription.md names). Resolved by value from the service principal's
+# appRoles (application roles only), so no id is guessed; before anything is granted, so a tenant without it
+# changes nothing. Sets spo_sp, spo_role, spo_value.
+resolve_sharepoint_role() {
+  local found
+  spo_value="Sites.Selected"
+  [[ "$sites_readwrite_all" == true ]] && spo_value="Sites.Manage.All"
+  found="$(graph_call GET "$graph/v1.0/servicePrincipals?\$filter=appId eq '$SHAREPOINT_APP_ID'&\$select=id,appRoles" \
+    --query "value[0].[id, appRoles[?value=='$spo_value' && contains(allowedMemberTypes, 'Application')].id | [0]]" \
+    --output tsv | tr '\n' '\t')"
+  IFS=$'\t' read -r spo_sp spo_role _ <<<"$found"
+  [[ -n "$spo_sp" ]] || fail "Office 365 SharePoint Online's service principal ($SHAREPOINT_APP_ID) is not in this tenant"
+  [[ -n "$spo_role" ]] || fail "Office 365 SharePoint Online has no application role $spo_value"
 }
 
 # Graph addresses a site by hostname and server-relative path: /sites/{host}:/{path} (Graph docs site-getbypath).
@@ -201,9 +235,14 @@ main() {
   graph_sp="$(graph_call GET "$graph/v1.0/servicePrincipals?\$filter=appId eq '$GRAPH_APP_ID'&\$select=id" \
     --query "value[0].id" --output tsv)"
   [[ -n "$graph_sp" ]] || fail "Microsoft Graph's service principal was not found in this tenant"
+  local spo_sp="" spo_role="" spo_value=""
+  [[ "$sharepoint" == true ]] && resolve_sharepoint_role
 
   log "Microsoft Graph permissions for $app_name (object id $principal_id, app id $app_id)"
   grant_app_roles "$graph_sp"
+  if [[ "$sharepoint" == true ]]; then
+    grant_role "$spo_sp" "$spo_role" "SharePoint $spo_value" "$(assigned_roles "$spo_sp")"
+  fi
   if [[ -n "$site_url" && "$sites_readwrite_all" != true ]]; then
     grant_site "$app_id" "$app_name"
   elif [[ "$sharepoint" == true && "$sites_readwrite_all" != true ]]; then

@@ -22,6 +22,9 @@ FAKE_AZ = Path(__file__).with_name("fake_az.py")
 BASH = shutil.which("bash") or "/bin/bash"
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph's appId (cloud-facts "Permissions")
+# Office 365 SharePoint Online's appId (sp-dev-docs apis/webhooks/lists/create-subscription.md names the API). Its app
+# role ids are not in Microsoft's published reference: the scripts resolve them by value, so they name none.
+SHAREPOINT_APP_ID = "00000003-0000-0ff1-ce00-000000000000"
 # Microsoft Graph application permission ids, from ../shared/cloud-facts.md "Permissions (least privilege)" and
 # learn.microsoft.com/graph/permissions-reference.
 USER_INVITE_ALL = "09850681-111b-4a89-9bed-3f2cae46d706"
@@ -45,7 +48,7 @@ GROUP_READWRITE_ALL = "62a82d76-70ea-41e2-9197-370581804d09"
 @pytest.mark.parametrize("script", [SH, PS1], ids=lambda p: p.name)
 def test_grant_script_names_exactly_the_documented_ids(script: Path) -> None:
     found = {guid.lower() for guid in GUID.findall(script.read_text(encoding="utf-8"))}
-    assert found == {GRAPH_APP_ID, *DOCUMENTED}
+    assert found == {GRAPH_APP_ID, SHAREPOINT_APP_ID, *DOCUMENTED}
 
 
 @pytest.mark.parametrize("script", [SH, PS1], ids=lambda p: p.name)
@@ -64,6 +67,7 @@ def test_shell_script_labels_each_id_with_its_permission() -> None:
         "USER_READ_ALL": USER_READ_ALL,
         "SITES_SELECTED": SITES_SELECTED,
         "SITES_READWRITE_ALL": SITES_READWRITE_ALL,
+        "SHAREPOINT_APP_ID": SHAREPOINT_APP_ID,
     }
 
 
@@ -96,6 +100,13 @@ def test_shell_script_is_executable() -> None:
 MI_ID = "11111111-1111-1111-1111-111111111111"
 MI_APP_ID = "22222222-2222-2222-2222-222222222222"
 GRAPH_SP_ID = "33333333-3333-3333-3333-333333333333"
+SPO_SP_ID = "44444444-4444-4444-4444-444444444444"
+# The fake tenant's SharePoint app roles: made-up ids (a real tenant's come from its service principal), values as
+# SharePoint names them; a same-valued role for users only must not be picked.
+SPO_SITES_SELECTED = "55555555-5555-5555-5555-555555555501"
+SPO_SITES_MANAGE_ALL = "55555555-5555-5555-5555-555555555502"
+SPO_USER_ONLY_SITES_SELECTED = "55555555-5555-5555-5555-555555555503"
+SPO_SITES_FULLCONTROL_ALL = "55555555-5555-5555-5555-555555555504"
 SITE_KEY = "contoso.sharepoint.com:/sites/onboarding"
 SITE_ID = "contoso.sharepoint.com,aaaa,bbbb"
 SITE_URL = "https://contoso.sharepoint.com/sites/onboarding"
@@ -122,8 +133,9 @@ class FakeTenant:
     def posts(self) -> list[dict]:
         return [call for call in self.calls() if call["method"] == "POST"]
 
-    def granted_roles(self) -> list[str]:
-        return [a["appRoleId"] for a in self.state()["assignments"] if a["principalId"] == MI_ID]
+    def granted_roles(self, resource: str = GRAPH_SP_ID) -> list[str]:
+        return [a["appRoleId"] for a in self.state()["assignments"]
+                if a["principalId"] == MI_ID and a["resourceId"] == resource]
 
     def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         clean = {k: v for k, v in os.environ.items() if k not in {"GRAPH_ENDPOINT", "APP_IDENTITY_PRINCIPAL_ID"}}
@@ -153,6 +165,20 @@ def tenant(tmp_path: Path) -> FakeTenant:
                 "appId": GRAPH_APP_ID,
                 "displayName": "Microsoft Graph",
                 "appRoles": graph_roles,
+            },
+            SPO_SP_ID: {
+                "id": SPO_SP_ID,
+                "appId": SHAREPOINT_APP_ID,
+                "displayName": "Office 365 SharePoint Online",
+                "appRoles": [
+                    {"id": role, "value": value, "allowedMemberTypes": [members]}
+                    for role, value, members in (
+                        (SPO_USER_ONLY_SITES_SELECTED, "Sites.Selected", "User"),
+                        (SPO_SITES_FULLCONTROL_ALL, "Sites.FullControl.All", "Application"),
+                        (SPO_SITES_MANAGE_ALL, "Sites.Manage.All", "Application"),
+                        (SPO_SITES_SELECTED, "Sites.Selected", "Application"),
+                    )
+                ],
             },
             MI_ID: {"id": MI_ID, "appId": MI_APP_ID, "displayName": "id-guest onboarding"},
         },
@@ -197,18 +223,23 @@ def test_dry_run_grants_nothing(tenant: FakeTenant) -> None:
     result = tenant.run("--principal-id", MI_ID, "--sharepoint", "--site-url", SITE_URL, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert tenant.posts() == []
-    assert result.stdout.count("would grant:     ") == 5  # three core roles, Sites.Selected, the site
+    assert result.stdout.count("would grant:     ") == 6  # three core roles, both Sites.Selected, the site
 
 
 def test_sharepoint_grants_sites_selected_and_site_write(tenant: FakeTenant) -> None:
     result = tenant.run("--principal-id", MI_ID, "--sharepoint", "--site-url", SITE_URL)
     assert result.returncode == 0, result.stderr
     assert sorted(tenant.granted_roles()) == sorted([*CORE_ROLES, SITES_SELECTED])
+    assert tenant.granted_roles(SPO_SP_ID) == [SPO_SITES_SELECTED]
+    assert f"granted:         SharePoint Sites.Selected ({SPO_SITES_SELECTED})" in result.stdout
     (permission,) = tenant.state()["sites"][SITE_KEY]["permissions"]
     assert permission["roles"] == ["write"]
     assert permission["grantedToIdentities"][0]["application"]["id"] == MI_APP_ID
+    posts = len(tenant.posts())
     again = tenant.run("--principal-id", MI_ID, "--sharepoint", "--site-url", SITE_URL)
     assert "already granted: site write" in again.stdout
+    assert "already granted: SharePoint Sites.Selected" in again.stdout
+    assert len(tenant.posts()) == posts
     assert len(tenant.state()["sites"][SITE_KEY]["permissions"]) == 1
 
 
@@ -216,7 +247,24 @@ def test_sites_readwrite_all_fallback_replaces_sites_selected(tenant: FakeTenant
     result = tenant.run("--principal-id", MI_ID, "--sharepoint", "--sites-readwrite-all")
     assert result.returncode == 0, result.stderr
     assert sorted(tenant.granted_roles()) == sorted([*CORE_ROLES, SITES_READWRITE_ALL])
+    assert tenant.granted_roles(SPO_SP_ID) == [SPO_SITES_MANAGE_ALL]
     assert tenant.state()["sites"][SITE_KEY]["permissions"] == []
+
+
+def test_without_sharepoint_no_sharepoint_role_is_granted(tenant: FakeTenant) -> None:
+    assert tenant.run("--principal-id", MI_ID).returncode == 0
+    assert tenant.granted_roles(SPO_SP_ID) == []
+    assert not any(SHAREPOINT_APP_ID in call["url"] for call in tenant.calls())
+
+
+def test_a_tenant_without_sharepoint_is_refused_before_any_grant(tenant: FakeTenant) -> None:
+    sps = tenant.state()["servicePrincipals"]
+    del sps[SPO_SP_ID]
+    tenant.update(servicePrincipals=sps)
+    result = tenant.run("--principal-id", MI_ID, "--sharepoint", "--site-url", SITE_URL)
+    assert result.returncode != 0
+    assert "Office 365 SharePoint Online" in result.stderr
+    assert tenant.posts() == []
 
 
 def test_denied_grant_fails_and_prints_the_command_for_an_admin(tenant: FakeTenant) -> None:
@@ -232,6 +280,7 @@ def test_from_azd_reads_principal_and_site_from_the_azd_environment(tenant: Fake
     result = tenant.run("--from-azd", APP_IDENTITY_PRINCIPAL_ID=MI_ID, SHAREPOINT_SITE_URL=SITE_URL)
     assert result.returncode == 0, result.stderr
     assert sorted(tenant.granted_roles()) == sorted([*CORE_ROLES, SITES_SELECTED])
+    assert tenant.granted_roles(SPO_SP_ID) == [SPO_SITES_SELECTED]
     assert len(tenant.state()["sites"][SITE_KEY]["permissions"]) == 1
 
 
