@@ -31,7 +31,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="lifetime of issued access tokens")
     parser.add_argument("--workdir", type=Path, help="where to write the CA, certificates and env file "
                                                      "(default: a temporary directory removed at exit)")
+    parser.add_argument("--sharepoint-retry-scale", type=_non_negative, default=1.0, metavar="X",
+                        help="multiplies SharePoint's 5-minute wait between webhook delivery retries "
+                             "(default 1 = as SharePoint; 0.01 = 3 s)")
     return parser.parse_args(argv)
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return value
 
 
 def env_lines(sim: Simulator) -> dict[str, str]:
@@ -47,7 +60,39 @@ def env_lines(sim: Simulator) -> dict[str, str]:
     }
     if app is not None and getattr(app, "secret", None):
         values |= {"AZURE_CLIENT_ID": app.client_id, "AZURE_CLIENT_SECRET": app.secret}
+    return values | sharepoint_settings(sim)
+
+
+def sharepoint_settings(sim: Simulator) -> dict[str, str]:
+    """SHAREPOINT_SITE_URL of the first seeded site (the default seed's /sites/partners) and, when that site has
+    exactly one list, SHAREPOINT_LIST_ID."""
+    backend = getattr(sim, "sharepoint", None)
+    if backend is None or not backend.sites:
+        return {}
+    site = next(iter(backend.sites.values()))
+    values = {"SHAREPOINT_SITE_URL": backend.site_url(site)}
+    lists = backend.lists_of(site)
+    if len(lists) == 1:
+        values["SHAREPOINT_LIST_ID"] = lists[0].id
     return values
+
+
+def sharepoint_summary(sim: Simulator) -> str:
+    """Each seeded site (URL, Graph site id) and its lists (id, title), and the webhook retry schedule."""
+    from .sharepoint.delivery import RETRY_INTERVAL
+
+    backend = sim.sharepoint
+    lines = ["SharePoint sites:"]
+    for site in backend.sites.values():
+        lines.append(f"  {backend.site_url(site)}  (Graph site id {backend.site_id(site)})")
+        lists = backend.lists_of(site)
+        lines += [f"    list {sp_list.id}  {sp_list.display_name!r}" for sp_list in lists]
+        if not lists:
+            lines.append("    no lists yet (python cli.py sharepoint provision creates the Guest requests list)")
+    notifier = backend.notifier
+    lines.append(f"  webhook retries: {notifier.retries} x every {RETRY_INTERVAL * notifier.retry_scale:g} s "
+                 f"(--sharepoint-retry-scale {notifier.retry_scale:g})")
+    return "\n".join(lines)
 
 
 def write_env_file(sim: Simulator) -> Path:
@@ -75,6 +120,8 @@ def banner(sim: Simulator, env_file: Path) -> str:
     summary = getattr(sim.graph, "summary", None)
     if callable(summary):
         lines += ["", summary()]
+    if getattr(sim, "sharepoint", None) is not None:
+        lines += ["", sharepoint_summary(sim)]
     return "\n".join(lines)
 
 
@@ -90,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         sim.start()
+        if getattr(sim, "sharepoint", None) is not None:
+            sim.sharepoint.notifier.retry_scale = args.sharepoint_retry_scale
         print(banner(sim, write_env_file(sim)), flush=True)
         while not stop.wait(0.5):  # a timed wait lets Ctrl-C through promptly
             pass
