@@ -74,7 +74,7 @@ def parse_notifications(body: bytes) -> list[dict[str, Any]]:
         raise payload_too_large(MAX_BODY_BYTES)
     try:
         parsed = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting exhausts the parser: still not JSON
         raise invalid_request([FieldError("body", "is not valid JSON")]) from None
     values = parsed.get("value") if isinstance(parsed, dict) else None
     if not isinstance(values, list) or not values:
