@@ -5,7 +5,8 @@
   lag; a settings or credential problem an operator can fix) → :class:`RetryLater`, so the host delivers the
   message again after host.json's visibilityTimeout; on the last delivery (dequeue count ≥ maxDequeueCount)
   → poison with the reason instead, because the host would poison it with none.
-- Permanent (403, the group's 404, invalid ids, an unreadable message) → poison at once, with the reason.
+- Permanent (403, the group's 404, invalid ids, an unreadable message, a group outside ALLOWED_GROUP_IDS) → poison
+  at once, with the reason.
 - A final outcome goes to the runtime's outcome hooks; one that cannot record it yet raises RetryLater, which
   redelivers the message as above (the add then answers "already a member") or, on the last delivery, poisons it
   with the hook's reason.
@@ -129,6 +130,12 @@ def _add(user_id: str, group_id: str, request_id: str | None) -> str:
                        transient=True) from error
     except CredentialError as error:
         raise _credential_failure(error) from error
+    settings = runtime.settings()
+    if not settings.allow_any_group and group_id not in settings.allowed_group_ids:
+        # Any system may write to this queue: the worker enforces the same group policy as the doors.
+        raise _Failure({"status": None, "code": "PolicyRefused", "graphRequestId": None,
+                        "message": f"group {group_id} is not in ALLOWED_GROUP_IDS (the setting that governs which "
+                                   f"groups guests may be added to)"}, transient=False)
     budget = graph.budget(runtime.QUEUE_BUDGET_SECONDS)
     for attempt in range(1, len(LAG_DELAYS) + 2):
         try:

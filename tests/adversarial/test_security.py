@@ -62,8 +62,6 @@ def test_without_allowed_group_ids_an_invitation_without_groups_still_works(door
     assert answer.status == 201 and answer.messages == []
 
 
-@pytest.mark.xfail(strict=True, reason="the group-memberships worker does not apply ALLOWED_GROUP_IDS: a message from "
-                   "any producer adds to any group (reported to the core owner: shared/membership.py)")
 def test_without_allowed_group_ids_a_membership_message_is_refused(doors: Doors) -> None:
     doors.configure(ALLOWED_GROUP_IDS=None)
 

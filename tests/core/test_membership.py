@@ -101,6 +101,16 @@ def test_a_group_that_refuses_guests_is_poisoned_with_graphs_message(app):
     assert PENDING_GUEST_ID not in app.sim.graph.members_of(FINANCE_GROUP_ID)
 
 
+def test_a_group_outside_allowed_group_ids_is_poisoned_naming_the_setting_with_no_graph_write(app):
+    # Other systems may write to the queue directly: the worker applies the same group policy as the doors.
+    app.configure(ALLOWED_GROUP_IDS=FINANCE_GROUP_ID)
+    poison = app.deliver(message(), 1)
+    assert poison["error"]["code"] == "PolicyRefused" and "ALLOWED_GROUP_IDS" in poison["error"]["message"]
+    assert poison["attempts"] == 1
+    assert PENDING_GUEST_ID not in app.sim.graph.members_of(PARTNERS_GROUP_ID)
+    assert app.sim.stats.count(service="graph", path=MEMBERS) == 0
+
+
 def test_a_missing_permission_is_poisoned_naming_it(app):
     app.sim.identity.revoke(app.sim.identity.default_app.client_id, "GroupMember.ReadWrite.All")
     poison = app.deliver(message())
