@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.logging_setup import LOGGER_NAME
 from simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,7 +143,9 @@ def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Capture every log record at DEBUG (ours, msal, azure, urllib3…) and fail the test if one holds a token,
     client secret, certificate password or identity header of a simulator alive during the test."""
     _started_this_test.clear()
-    caplog.set_level(logging.DEBUG)
+    # The root and the named loggers: a logger given its own level (the CLI quiets ours) would hide its records.
+    for name in (None, LOGGER_NAME, "msal", "azure", "urllib3"):
+        caplog.set_level(logging.DEBUG, logger=name)
     yield
     secrets = set().union(*(simulator_secrets(sim) for sim in {*_started_this_test, *_simulators}))
     _started_this_test.clear()
