@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from shared.logging_setup import LOGGER_NAME
 
 # One line per command module; each is imported only to register its parser.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -22,6 +26,19 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REMOTE = 0, 1, 2, 3
+
+
+@contextmanager
+def app_records(verbose: bool) -> Iterator[None]:
+    """For one command's run: the app's structured records at INFO with --verbose, else only CRITICAL ones (the
+    command prints its own report). The logger's level is restored afterwards, so the process is not left silenced."""
+    logger = logging.getLogger(LOGGER_NAME)
+    saved = logger.level
+    logger.setLevel(logging.INFO if verbose else logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
 
 
 def build_parser() -> argparse.ArgumentParser:

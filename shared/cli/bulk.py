@@ -9,7 +9,6 @@ Exit codes: 0 every row done; 1 some rows failed (see the results file); 2 bad f
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +22,10 @@ from shared.bulk.progress import Progress
 from shared.bulk.rate_limit import Budget, RateLimiter, graph_budgets
 from shared.bulk.results import ResultsFile, ResultsFileError, default_results_path
 from shared.bulk.row_requests import BulkRow, validate_rows
-from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE
+from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records
 from shared.cli.demo_tenant import demo_help, embedded_tenant_if_unconfigured
 from shared.credentials import CredentialError, build_token_provider
 from shared.graph import GraphClient
-from shared.logging_setup import LOGGER_NAME
 from shared.policy import check_policy
 from shared.requests_model import validate_invitation
 from shared.settings import Settings, SettingsError
@@ -73,10 +71,10 @@ class BulkOptions:
 
 
 def run_bulk_command(args: argparse.Namespace) -> int:
-    logging.getLogger(LOGGER_NAME).setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     options = BulkOptions(groups=args.groups, dry_run=args.dry_run, concurrency=args.concurrency,
                           results=args.results)
-    return run_bulk(args.file, options, sys.stdout, sys.stderr)
+    with app_records(args.verbose):
+        return run_bulk(args.file, options, sys.stdout, sys.stderr)
 
 
 def run_bulk(path: str | Path, options: BulkOptions, out: TextIO, err: TextIO) -> int:

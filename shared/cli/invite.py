@@ -10,7 +10,6 @@ settings or policy; 3 Graph or the identity platform refused or failed.
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 import sys
 import time
@@ -18,11 +17,10 @@ import uuid
 from typing import Any, TextIO
 
 from shared import runtime
-from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE
+from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records
 from shared.cli.demo_tenant import DemoTenant, demo_help, embedded_tenant_if_unconfigured
 from shared.credentials import CredentialError
 from shared.graph import GraphError
-from shared.logging_setup import LOGGER_NAME
 from shared.membership import REQUIRED_PERMISSION, classify
 from shared.onboarding import onboard
 from shared.policy import check_policy
@@ -57,12 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_invite(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
-    logging.getLogger(LOGGER_NAME).setLevel(logging.INFO if args.verbose else logging.CRITICAL)
-    request = _request(args, err)
-    if request is None:
-        return EXIT_USAGE
-    with embedded_tenant_if_unconfigured(err) as demo:
-        return _invite(request, demo, out, err)
+    with app_records(args.verbose):
+        request = _request(args, err)
+        if request is None:
+            return EXIT_USAGE
+        with embedded_tenant_if_unconfigured(err) as demo:
+            return _invite(request, demo, out, err)
 
 
 def _request(args: argparse.Namespace, err: TextIO) -> InvitationRequest | None:
