@@ -10,9 +10,9 @@ requests 429 with Retry-After, 5% 503, drops 2% of connections (half before the 
 it was applied) and answers 1% after the client's read timeout; a new user stays invisible to membership writes
 for 0-120 simulated seconds. The app's own waits move the simulated clock, so minutes of lag pass in no time.
 
-The client's read timeout is ``shared.graph.READ_TIMEOUT`` (20 s); the soak sets it to 1 s for its duration (and
-restores it) so a slow answer costs one real second instead of twenty. The report's :meth:`SoakReport.problems`
-lists every violated guarantee; the script exits 1 when there is one.
+The client's read timeout is ``shared.graph.READ_TIMEOUT`` (20 s); the soak builds the app's Graph client with 1 s
+(``runtime.Timing.graph_read_timeout``) so a slow answer costs one real second instead of twenty. The report's
+:meth:`SoakReport.problems` lists every violated guarantee; the script exits 1 when there is one.
 """
 
 from __future__ import annotations
@@ -24,14 +24,13 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import shared.graph
 from bench.graph_probe import GraphProbe
 from bench.host_model import QueueModel, app_settings, invite, membership_handler, queue_settings, simulated_timing
 from bench.soak_report import Onboarding, SoakReport, account
@@ -122,13 +121,13 @@ def run_soak(sim: Simulator, config: SoakConfig) -> SoakReport:
     rng = random.Random(config.seed)
     groups, onboardings = population(sim, config, rng)
     max_dequeue_count, visibility_timeout = queue_settings()
-    runtime.reset(environ=app_settings(sim, ALLOWED_GROUP_IDS=",".join(groups)), timing=simulated_timing(sim))
+    timing = replace(simulated_timing(sim), graph_read_timeout=SOAK_READ_TIMEOUT)
+    runtime.reset(environ=app_settings(sim, ALLOWED_GROUP_IDS=",".join(groups)), timing=timing)
     probe = GraphProbe(runtime.graph().session)
     queue = QueueModel(sim.clock, max_dequeue_count, visibility_timeout)
     poison: list[str] = []
     handler = membership_handler(poison)
     faults = add_faults(sim, config)
-    saved_timeout, shared.graph.READ_TIMEOUT = shared.graph.READ_TIMEOUT, SOAK_READ_TIMEOUT
     started, simulated_start = time.monotonic(), sim.clock.now()
     try:
         next_arrival = sim.clock.now()
@@ -145,7 +144,6 @@ def run_soak(sim: Simulator, config: SoakConfig) -> SoakReport:
             next_arrival = max(next_arrival, sim.clock.now()) + config.arrival_interval
         queue.run(handler)
     finally:
-        shared.graph.READ_TIMEOUT = saved_timeout
         probe.detach()
         sim.faults.clear()
     if faults["slow"].hits:

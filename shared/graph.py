@@ -110,13 +110,16 @@ def new_session(pool_size: int = 10) -> requests.Session:
 
 class GraphClient:
     def __init__(self, graph_endpoint: str, tokens: TokenProvider, *, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT) -> None:
         self.graph_endpoint = graph_endpoint.rstrip("/")
         self.base_url = f"{self.graph_endpoint}/v1.0"
         self.tokens = tokens
         self.session = session or new_session()
         self.sleep = sleep
         self.clock = clock
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout  # per request, and never past the call's budget (at least 1 s)
         self.random = random.Random()
 
     def budget(self, seconds: float) -> Budget:
@@ -188,8 +191,9 @@ class GraphClient:
         headers = {"Authorization": f"Bearer {self.tokens.token()}", **(extra_headers or {})}
         if request_id and _GUID.fullmatch(request_id):
             headers["client-request-id"] = request_id  # Graph echoes it (a GUID); ties our logs to Graph's
-        read_timeout = max(1.0, min(READ_TIMEOUT, budget.remaining()))
-        return self.session.request(method, url, json=body, headers=headers, timeout=(CONNECT_TIMEOUT, read_timeout))
+        read_timeout = max(1.0, min(self.read_timeout, budget.remaining()))
+        return self.session.request(method, url, json=body, headers=headers,
+                                    timeout=(self.connect_timeout, read_timeout))
 
     def backoff(self, attempt: int) -> float:
         ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
