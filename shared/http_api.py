@@ -101,7 +101,8 @@ def _parse_and_validate(headers: Mapping[str, str], body: bytes) -> Any:
 
 
 def parse_json(body: bytes) -> Any:
-    """Strict JSON: UTF-8, no duplicate member names (the last one would win silently), no NaN/Infinity."""
+    """Strict JSON: UTF-8, no duplicate member names (the last one would win silently), no NaN/Infinity, no
+    unpaired surrogates."""
     duplicates: list[str] = []
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -120,8 +121,14 @@ def parse_json(body: bytes) -> Any:
         if text.startswith("\ufeff"):
             text = text[1:]
         parsed = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
+        # A \u escape of a lone surrogate is JSON grammar but not text: no answer, log or message could carry it
+        # (a duplicate's error would even name it), so it is refused first.
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
     except UnicodeDecodeError:
         raise invalid_request([FieldError("body", "is not valid UTF-8")]) from None
+    except UnicodeEncodeError:
+        raise invalid_request([FieldError("body", "holds a \\u escape of an unpaired surrogate, which is not text "
+                                                  "(RFC 8259 section 8.2)")]) from None
     except (ValueError, RecursionError) as error:
         where = f" (line {error.lineno}, column {error.colno})" if isinstance(error, json.JSONDecodeError) else ""
         raise invalid_request([FieldError("body", f"is not valid JSON{where}")]) from None

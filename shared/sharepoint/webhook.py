@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import runtime
+from ..http_api import parse_json
 from ..logging_setup import log_event
 from ..problems import FieldError, Problem, invalid_request, not_configured, payload_too_large
 from ..settings import SettingsError
@@ -72,10 +73,7 @@ def parse_notifications(body: bytes) -> list[dict[str, Any]]:
     """The entries of a notification body; raises a 400 Problem listing what is wrong."""
     if len(body) > MAX_BODY_BYTES:
         raise payload_too_large(MAX_BODY_BYTES)
-    try:
-        parsed = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting exhausts the parser: still not JSON
-        raise invalid_request([FieldError("body", "is not valid JSON")]) from None
+    parsed = parse_json(body)  # the invitation doors' strict JSON: no lone surrogate reaches a log or a message
     values = parsed.get("value") if isinstance(parsed, dict) else None
     if not isinstance(values, list) or not values:
         raise invalid_request([FieldError("value", "must be a non-empty array of notifications")])

@@ -1,0 +1,69 @@
+"""Caller input that is well-formed on the wire but not text our answers can carry: a \\u escape of an unpaired
+surrogate (valid JSON grammar, not Unicode; RFC 8259 section 8.2) and a Content-Length of non-ASCII digits. Each is
+a 4xx or a poison message with its reason, never a 500 or an exception out of the function."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+from azure.functions.queue import QueueMessage
+
+from bench.host_model import Out
+from tests.adversarial.doors import SHAREPOINT_LIST_ID, Doors
+from tests.function_host import indexed_functions
+
+LONE_SURROGATE_KEY = b'{"email": "alice@fabrikam.com", "\\ud800": 1}'
+LONE_SURROGATE_TWICE = b'{"email": "alice@fabrikam.com", "\\ud800": 1, "\\ud800": 2}'
+LONE_SURROGATE_VALUE = b'{"email": "alice@fabrikam.com", "displayName": "Al\\udfffice"}'
+
+
+def test_an_unpaired_surrogate_in_a_member_name_is_a_400_in_utf8(doors: Doors) -> None:
+    called = doors.configure().invite(LONE_SURROGATE_KEY)
+
+    assert called.status == 400
+    assert [error["field"] for error in called.body["errors"]] == ["body"]
+    assert "surrogate" in called.body["errors"][0]["message"]
+    assert called.graph == []
+
+
+def test_a_duplicated_member_whose_name_is_an_unpaired_surrogate_is_a_400(doors: Doors) -> None:
+    called = doors.configure().invite(LONE_SURROGATE_TWICE)
+
+    assert called.status == 400 and "surrogate" in called.body["errors"][0]["message"]
+
+
+def test_an_unpaired_surrogate_in_a_value_is_a_400_before_any_graph_call(doors: Doors) -> None:
+    called = doors.configure().invite(LONE_SURROGATE_VALUE)
+
+    assert called.status == 400
+    assert called.graph == [] and called.messages == []
+    assert doors.sim.graph.emails_to("alice@fabrikam.com") == 0
+
+
+def test_a_queued_invitation_with_an_unpaired_surrogate_is_poisoned_as_utf8_text(doors: Doors) -> None:
+    called = doors.configure().guest_invitation(LONE_SURROGATE_KEY)
+
+    assert called.poison["error"]["status"] == 400
+    assert "surrogate" in called.poison["error"]["message"]
+    assert called.graph == [] and called.messages == []
+
+
+def test_the_guest_invitations_poison_message_is_always_encodable_as_utf8(doors: Doors) -> None:
+    # A queue message is UTF-8 text on the wire: a poison message that cannot be encoded would never be written.
+    functions = {name: f.user_function for name, f in indexed_functions().items()}
+    doors.configure()
+    memberships, poison = Out(), Out()
+    message = QueueMessage(id="enc-1", body=LONE_SURROGATE_KEY, dequeue_count=doors.max_dequeue_count)
+    functions["invite_from_queue"](message, memberships, poison)
+
+    assert json.loads(poison.value.encode("utf-8"))["error"]["code"] == "invalid-request"
+
+
+def test_a_sharepoint_notification_with_an_unpaired_surrogate_is_a_400_and_queues_nothing(doors: Doors) -> None:
+    raw = (b'{"value": [{"subscriptionId": "s", "resource": "' + SHAREPOINT_LIST_ID.encode() +
+           b'", "clientState": "\\ud800"}]}')
+    called = doors.configure().notify(raw)
+
+    assert called.status == 400
+    assert called.messages == []
