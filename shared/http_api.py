@@ -91,7 +91,8 @@ def _parse_and_validate(headers: Mapping[str, str], body: bytes) -> Any:
                                                                                                          "utf8")):
         raise unsupported_media_type(content_type)
     declared = headers.get("content-length", "")
-    if len(body) > MAX_BODY_BYTES or (declared.isdigit() and int(declared) > MAX_BODY_BYTES):
+    # isdigit() alone admits digits int() refuses ("\u00b2"): such a header is ignored like any malformed one.
+    if len(body) > MAX_BODY_BYTES or (declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES):
         raise payload_too_large(MAX_BODY_BYTES)
     parsed = parse_json(body)
     request, errors = validate_invitation(parsed)

@@ -60,6 +60,18 @@ def test_the_guest_invitations_poison_message_is_always_encodable_as_utf8(doors:
     assert json.loads(poison.value.encode("utf-8"))["error"]["code"] == "invalid-request"
 
 
+def test_a_content_length_of_non_ascii_digits_is_not_a_500(doors: Doors) -> None:
+    doors.configure()
+    functions = {name: f.user_function for name, f in indexed_functions().items()}
+    request = func.HttpRequest("POST", "http://localhost:7071/api/invitations", body=b'{"email": "a@fabrikam.com"}',
+                               headers={"Content-Type": "application/json", "Content-Length": "\u00b2"})
+
+    response = functions["invite"](request, Out())
+
+    assert response.status_code < 500
+    assert doors.sim.graph.emails_to("a@fabrikam.com") == (1 if response.status_code == 201 else 0)
+
+
 def test_a_sharepoint_notification_with_an_unpaired_surrogate_is_a_400_and_queues_nothing(doors: Doors) -> None:
     raw = (b'{"value": [{"subscriptionId": "s", "resource": "' + SHAREPOINT_LIST_ID.encode() +
            b'", "clientState": "\\ud800"}]}')
