@@ -44,9 +44,11 @@ class MsalTokenProvider:
 
     def __init__(self, settings: Settings, client_credential: Any) -> None:
         import msal
+        from msal.exceptions import MsalServiceError
 
         self._scopes = [settings.graph_scope]
         self._lock = threading.Lock()
+        self._service_error = MsalServiceError
         try:
             self._app = msal.ConfidentialClientApplication(
                 settings.client_id,
@@ -56,16 +58,19 @@ class MsalTokenProvider:
                 azure_region=False,  # no regional endpoint (ESTS-R) detection either
                 timeout=TOKEN_TIMEOUT_SECONDS,
             )
-        except (requests.RequestException, ValueError) as error:  # the OpenID configuration fetch failed
-            raise CredentialError(f"cannot reach the authority {settings.authority_host}: {type(error).__name__}",
+        # The OpenID configuration fetch failed: no answer, a 4xx (ValueError), or a 5xx (MsalServiceError, raised by
+        # msal's authority.tenant_discovery).
+        except (requests.RequestException, ValueError, MsalServiceError) as error:
+            raise CredentialError(f"cannot reach the authority {settings.authority_host}: {_failure(error)}",
                                   code="authorityUnavailable", transient=True) from error
 
     def token(self) -> str:
         with self._lock:  # one fetch when concurrent invocations all find the cache empty
             try:
                 result = self._app.acquire_token_for_client(self._scopes)
-            except requests.RequestException as error:
-                raise CredentialError(f"token request failed: {type(error).__name__}", code="tokenRequestFailed",
+            # No answer, or a 5xx (msal's oauth2cli raises MsalServiceError "HTTP Error: 5xx" instead of a result).
+            except (requests.RequestException, self._service_error) as error:
+                raise CredentialError(f"token request failed: {_failure(error)}", code="tokenRequestFailed",
                                       transient=True) from error
         if "access_token" in result:
             return result["access_token"]
@@ -79,6 +84,13 @@ class MsalTokenProvider:
         with self._lock:
             for item in list(cache.search(cache.CredentialType.ACCESS_TOKEN)):
                 cache.remove_at(item)
+
+
+def _failure(error: Exception) -> str:
+    """The exception's type, and for msal's MsalServiceError its "HTTP Error: <status>" (no other text: a library's
+    message might quote a request)."""
+    status = str(error.args[0]) if type(error).__name__ == "MsalServiceError" and error.args else ""
+    return f"{type(error).__name__} ({status})" if status.startswith("HTTP Error") else type(error).__name__
 
 
 class ManagedIdentityTokenProvider:
