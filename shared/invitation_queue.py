@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import runtime
+from .credentials import CredentialError
 from .http_api import parse_json
 from .logging_setup import log_event
 from .membership import RetryLater
-from .onboarding import onboard
+from .onboarding import onboard, problem_from_credential
 from .policy import check_policy
 from .problems import Problem, invalid_request, not_configured
 from .requests_model import validate_invitation
@@ -68,6 +69,8 @@ def process_invitation_message(body: bytes | str, dequeue_count: int | None,
         outcome = onboard(request, request_id, settings, graph, graph.budget(runtime.QUEUE_BUDGET_SECONDS))
     except SettingsError as error:
         return _failed(not_configured(error.problems), message, request_id, attempts, started)
+    except CredentialError as error:  # building the token provider (MSAL reads the authority's metadata)
+        return _failed(problem_from_credential(error), message, request_id, attempts, started)
     except Problem as problem:
         return _failed(problem, message, request_id, attempts, started)
     except Exception:  # a bug: the host retries; the last delivery is poisoned with a reason, never silently
