@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import traceback
 from typing import Any
 
 LOGGER_NAME = "guest_onboarding"
@@ -37,9 +38,15 @@ def _scrub(value: Any, log_pii: bool) -> Any:
 
 def log_event(event: str, *, level: int = logging.INFO, log_pii: bool = False, exc_info: bool = False,
               **fields: Any) -> None:
-    """One structured record: ``event`` names what happened (``invite.done``), ``fields`` carry the details."""
+    """One structured record: ``event`` names what happened (``invite.done``), ``fields`` carry the details.
+    ``exc_info`` adds the exception being handled (masked like the fields unless ``log_pii``)."""
     if not logger.isEnabledFor(level):
         return
+    if exc_info and not log_pii:
+        # The traceback quotes exception messages (Graph's, a library's), which may hold an address: it travels
+        # masked, as a field, instead of as the record's exc_info (which no one could mask downstream).
+        fields["exception"] = traceback.format_exc()
+        exc_info = False
     dimensions = {key: value for key, value in _scrub(fields, log_pii).items() if value is not None}
     logger.log(level, "%s %s", event, json.dumps(dimensions, default=str, ensure_ascii=False, sort_keys=True),
                extra={"custom_dimensions": {"event": event, **dimensions}}, exc_info=exc_info)

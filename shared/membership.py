@@ -222,7 +222,7 @@ def _run_hooks(outcome: MembershipOutcome) -> list[str]:
                 raise
             unrecorded.append(str(error))
         except Exception:  # any other failure of a hook must not undo or repeat the membership
-            log_event("membership.hook_failed", level=logging.ERROR, userId=outcome.user_id,
+            log_event("membership.hook_failed", level=logging.ERROR, log_pii=_log_pii(), userId=outcome.user_id,
                       groupId=outcome.group_id, exc_info=True)
     return unrecorded
 
