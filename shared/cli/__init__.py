@@ -13,8 +13,10 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TextIO
 
 from shared.logging_setup import LOGGER_NAME
+from shared.settings import SettingsError
 
 # One line per command module; each is imported only to register its parser.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -39,6 +41,13 @@ def app_records(verbose: bool) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(saved)
+
+
+def settings_refused(error: SettingsError, err: TextIO) -> int:
+    """Name each bad setting on ``err``; the usage/configuration exit code."""
+    for name, message in error.problems.items():
+        print(f"error: setting {name}: {message}", file=err)
+    return EXIT_USAGE
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ from shared.bulk.progress import Progress
 from shared.bulk.rate_limit import Budget, RateLimiter, graph_budgets
 from shared.bulk.results import ResultsFile, ResultsFileError, default_results_path
 from shared.bulk.row_requests import BulkRow, validate_rows
-from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records
+from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
 from shared.cli.demo_tenant import demo_help, embedded_tenant_if_unconfigured
 from shared.credentials import CredentialError, build_token_provider
 from shared.graph import GraphClient
@@ -94,9 +94,7 @@ def run_bulk(path: str | Path, options: BulkOptions, out: TextIO, err: TextIO) -
         try:
             settings = runtime.settings()
         except SettingsError as error:
-            for name, message in error.problems.items():
-                print(f"error: setting {name}: {message}", file=err)
-            return EXIT_USAGE
+            return settings_refused(error, err)
         problems = sorted([*problems, *_policy_problems(rows, settings, csv_file)],
                           key=lambda problem: problem.line)
         if problems:

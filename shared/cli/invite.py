@@ -17,7 +17,7 @@ import uuid
 from typing import Any, TextIO
 
 from shared import runtime
-from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records
+from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
 from shared.cli.demo_tenant import DemoTenant, demo_help, embedded_tenant_if_unconfigured
 from shared.credentials import CredentialError
 from shared.graph import GraphError
@@ -80,9 +80,7 @@ def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, er
     try:
         settings = runtime.settings()
     except SettingsError as error:
-        for name, message in error.problems.items():
-            print(f"error: setting {name}: {message}", file=err)
-        return EXIT_USAGE
+        return settings_refused(error, err)
     refusal = check_policy(settings, request.email, request.group_ids)
     if refusal is not None:
         _print_problem(refusal, err)
