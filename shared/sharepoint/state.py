@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,16 +35,24 @@ class Progress:
         return set(self.groups) <= set(self.done) | set(self.failed)
 
 
+# Table clients whose table is known to exist. The clients are per process (shared/sharepoint/storage.py) and a
+# SharePointState is made per invocation, so this is what spares each invocation a Create Table request (a 409).
+_created: weakref.WeakSet[TableClient] = weakref.WeakSet()
+_created_lock = threading.Lock()
+
+
 class SharePointState:
     def __init__(self, table: TableClient) -> None:
         self.table = table
-        self._created = False
 
     def _ensure_table(self) -> None:
-        if not self._created:
-            with contextlib.suppress(ResourceExistsError):
-                self.table.create_table()
-            self._created = True
+        with _created_lock:
+            if self.table in _created:
+                return
+        with contextlib.suppress(ResourceExistsError):
+            self.table.create_table()
+        with _created_lock:
+            _created.add(self.table)
 
     def _get(self, partition: str, row: str) -> Any:
         self._ensure_table()
