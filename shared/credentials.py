@@ -126,6 +126,9 @@ class ManagedIdentityTokenProvider:
         except (ServiceRequestError, ServiceResponseError) as error:
             raise CredentialError("managed identity endpoint unreachable", code="identityUnreachable",
                                   transient=True) from error
+        except ValueError as error:  # not JSON (a front end's HTML 502): msal's parser raises, azure-identity re-raises
+            raise CredentialError("the managed identity endpoint's answer is not JSON", code="identityUnreadable",
+                                  transient=True) from error
 
     def invalidate(self) -> None:
         # ManagedIdentityCredential has no public way to drop its cached token: start a fresh credential.

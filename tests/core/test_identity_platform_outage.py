@@ -5,6 +5,9 @@ as a bug (500) or a reasonless failure."""
 
 from __future__ import annotations
 
+import http.server
+import threading
+
 import pytest
 
 from shared import runtime
@@ -46,3 +49,49 @@ def test_a_membership_still_failing_on_the_last_delivery_is_poisoned_with_the_re
 
     assert poison is not None and poison["message"] == MEMBERSHIP
     assert poison["error"]["code"] in ("authorityUnavailable", "tokenRequestFailed")
+
+
+class _HtmlBadGateway(http.server.BaseHTTPRequestHandler):
+    """A managed identity endpoint behind a front end that answers 502 with an HTML page (not the JSON of
+    the App Service identity protocol)."""
+
+    def do_GET(self) -> None:
+        body = b"<html><body>502 Bad Gateway</body></html>"
+        self.send_response(502)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def html_identity_endpoint():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HtmlBadGateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/msi/token"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_managed_identity_endpoint_answering_html_is_identity_unavailable_not_a_500(app, html_identity_endpoint):
+    app.configure("system", IDENTITY_ENDPOINT=html_identity_endpoint)
+
+    answer = app.invite({"email": "alice@fabrikam.com"})
+
+    assert answer.status == 503 and answer.body["type"].endswith(":identity-unavailable")
+    assert app.graph_calls() == 0
+
+
+def test_a_membership_while_the_identity_endpoint_answers_html_is_poisoned_with_the_reason_at_last(
+        app, html_identity_endpoint):
+    app.configure("system", IDENTITY_ENDPOINT=html_identity_endpoint)
+    with pytest.raises(RetryLater):
+        app.deliver(MEMBERSHIP, dequeue_count=1)
+
+    poison = app.deliver(MEMBERSHIP, dequeue_count=runtime.max_dequeue_count())
+
+    assert poison is not None and poison["error"]["code"] == "identityUnreadable"
