@@ -73,6 +73,12 @@ class GraphError(Exception):
         return result
 
     @classmethod
+    def unreadable(cls, response: requests.Response, *, ambiguous: bool) -> GraphError:
+        """A 2xx whose body is not JSON: the call may have been applied, but its answer is lost."""
+        return cls(None, "unreadableAnswer", f"Graph answered {response.status_code} with a body that is not JSON",
+                   response.headers.get("request-id"), ambiguous=ambiguous)
+
+    @classmethod
     def no_answer(cls, error: requests.RequestException, *, ambiguous: bool) -> GraphError:
         code = "timeout" if isinstance(error, requests.Timeout) else "connectionFailed"
         return cls(None, code, f"no answer from Graph ({type(error).__name__})", ambiguous=ambiguous)
@@ -169,16 +175,20 @@ class GraphClient:
                 error = GraphError.no_answer(failure, ambiguous=not idempotent)
             else:
                 if response.status_code < 400:
-                    return response.json() if response.content else None
-                error = GraphError.from_response(response)
-                if response.status_code == 401 and not token_refreshed:
-                    token_refreshed = True  # expired or revoked token: fetch a new one, once
-                    self.tokens.invalidate()
-                    continue
-                if not error.transient:
-                    raise error
-                # 429 and 503 refuse before doing anything; a 500/502/504 may come after the work was done.
-                error.ambiguous = not idempotent and error.status not in NOT_APPLIED_STATUSES
+                    try:
+                        return response.json() if response.content else None
+                    except ValueError:  # a success we cannot read (a proxy's page): as if no answer came
+                        error = GraphError.unreadable(response, ambiguous=not idempotent)
+                else:
+                    error = GraphError.from_response(response)
+                    if response.status_code == 401 and not token_refreshed:
+                        token_refreshed = True  # expired or revoked token: fetch a new one, once
+                        self.tokens.invalidate()
+                        continue
+                    if not error.transient:
+                        raise error
+                    # 429 and 503 refuse before doing anything; a 500/502/504 may come after the work was done.
+                    error.ambiguous = not idempotent and error.status not in NOT_APPLIED_STATUSES
             if error.ambiguous:
                 raise error  # not replayed blindly: the caller must first find out whether it was applied
             delay = error.retry_after if error.retry_after is not None else self.backoff(attempt)

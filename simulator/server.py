@@ -49,6 +49,7 @@ class Fault:
     latency: float = 0.0  # real seconds to wait before answering
     drop: bool = False  # close the connection without an answer
     drop_after: bool = False  # handle the request (its effects happen), then close without an answer
+    body: bytes | None = None  # with status: answer this raw body (text/html), as a misbehaving proxy might
     probability: float = 1.0
     times: int | None = None  # affect at most this many requests; None = no limit
     hits: int = 0
@@ -196,7 +197,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         try:
-            if fault and fault.status:
+            if fault and fault.status and fault.body is not None:
+                response = Response.text(fault.status, fault.body.decode("utf-8", "replace"), "text/html")
+            elif fault and fault.status:
                 response = self.server.fault_response(request, fault)
             elif route is None:
                 if path_matched:

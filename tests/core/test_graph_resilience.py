@@ -130,3 +130,19 @@ def test_a_resend_whose_answer_was_lost_is_not_posted_a_second_time(app):
     answer = app.invite({"email": "adele@fabrikam.com", "resendInvitation": True})
     assert answer.status == 503 and answer.body["graphError"]["status"] is None  # no answer: the caller may retry
     assert graph_posts(app) == 1
+
+
+def test_a_lookup_answered_with_a_page_that_is_not_json_is_retried_not_a_500(app):
+    # A proxy in front of Graph can answer 200 with an HTML page: no exception escapes, the GET is simply retried.
+    app.sim.faults.add(service="graph", method="GET", path=USERS, status=200, body=b"<html>gateway</html>", times=1)
+    answer = app.invite({"email": "alice@fabrikam.com"})
+    assert answer.status == 201
+    assert app.sim.stats.count(service="graph", method="GET", path=USERS) == 2
+
+
+def test_an_invitation_answered_with_a_page_that_is_not_json_is_checked_before_any_second_post(app):
+    app.sim.faults.add(service="graph", method="POST", path=INVITES, status=200, body=b"<html>ok?</html>", times=1)
+    answer = app.invite({"email": "alice@fabrikam.com"})
+    assert answer.status == 201
+    assert app.sim.stats.count(service="graph", method="GET", path=USERS) == 2  # looked up again before re-posting
+    assert graph_posts(app) == 2 and app.sim.graph.emails_to("alice@fabrikam.com") == 1
