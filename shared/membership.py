@@ -86,6 +86,14 @@ def process_membership(body: bytes | str, dequeue_count: int | None) -> Membersh
                       **_ids(fields), error=failure.error, durationMs=_ms(runtime.timing().clock() - started))
             raise RetryLater(failure.error.get("message")) from failure
         return _finish(_outcome("poisoned", fields, message, failure.error, attempts), started)
+    except Exception:  # a bug: the host retries; the last delivery is poisoned with a reason, never silently
+        log_event("membership.bug", level=logging.ERROR, log_pii=_log_pii(), attempts=attempts, **_ids(fields),
+                  exc_info=True)
+        if attempts < runtime.max_dequeue_count():
+            raise
+        error = {"status": 500, "code": "internal-error", "graphRequestId": None,
+                 "message": "The app failed unexpectedly; see the logs (event membership.bug) for this message."}
+        return _finish(_outcome("poisoned", fields, message, error, attempts), started)
     return _finish(_outcome(status, fields, message, None, attempts), started)
 
 
