@@ -95,6 +95,29 @@ def sharepoint_summary(sim: Simulator) -> str:
     return "\n".join(lines)
 
 
+def grant_sharepoint(sim: Simulator) -> list[str]:
+    """Least privilege for the app on the first seeded site, for every seeded principal: Graph's Sites.Selected and
+    a ``write`` site grant (docs/sharepoint.md "Permissions"; write also creates the list and its columns, so
+    ``cli.py sharepoint provision`` needs nothing broader). Returns one line per grant for the banner."""
+    backend = getattr(sim, "sharepoint", None)
+    if backend is None or not backend.sites:
+        return []
+    site = next(iter(backend.sites.values()))
+    names = {id(principal): name for name, principal in sim.identity.named.items()}
+    lines = []
+    for principal in [*sim.identity.apps.values(), *sim.identity.managed_identities.values()]:
+        sim.identity.grant(principal.client_id, "Sites.Selected")
+        backend.grant(site, principal.client_id, ["write"], names.get(id(principal), principal.display_name))
+        lines.append(f"  {names.get(id(principal), principal.display_name)} ({principal.client_id}): "
+                     f"Sites.Selected + write on {site.path}")
+    return lines
+
+
+def grants_summary(lines: list[str]) -> str:
+    return "\n".join(["SharePoint permissions granted at start (this demo tenant only):", *lines,
+                      "  subscribe (SharePoint REST) refuses client-secret tokens: use cert_app or a managed identity"])
+
+
 def write_env_file(sim: Simulator) -> Path:
     path = sim.workdir / "simulator.env"
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -103,7 +126,7 @@ def write_env_file(sim: Simulator) -> Path:
     return path
 
 
-def banner(sim: Simulator, env_file: Path) -> str:
+def banner(sim: Simulator, env_file: Path, grants: list[str] | None = None) -> str:
     services = [("login (authority host)", sim.authority_host), ("Graph", f"{sim.graph_endpoint}/v1.0"),
                 ("managed identity", sim.identity_endpoint)]
     if "sharepoint" in sim._listeners:
@@ -122,6 +145,8 @@ def banner(sim: Simulator, env_file: Path) -> str:
         lines += ["", summary()]
     if getattr(sim, "sharepoint", None) is not None:
         lines += ["", sharepoint_summary(sim)]
+    if grants:
+        lines += ["", grants_summary(grants)]
     return "\n".join(lines)
 
 
@@ -139,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         sim.start()
         if getattr(sim, "sharepoint", None) is not None:
             sim.sharepoint.notifier.retry_scale = args.sharepoint_retry_scale
-        print(banner(sim, write_env_file(sim)), flush=True)
+        # The default seed's roles are what the tests assert, so only this demo run adds SharePoint's; a seed file
+        # says its own roles (docs/simulator.md "Running it").
+        grants = grant_sharepoint(sim) if args.seed is None else []
+        print(banner(sim, write_env_file(sim), grants), flush=True)
         while not stop.wait(0.5):  # a timed wait lets Ctrl-C through promptly
             pass
     except KeyboardInterrupt:

@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
+from shared.diagnostics import diagnose
 from simulator.__main__ import parse_args
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,20 +23,23 @@ SEED = {"sharepoint": {"sites": [{"path": "/sites/onboarding", "displayName": "O
                                              "columns": [{"name": "Email", "text": {}, "required": True}]}]}]}}
 
 
-def _run_until_banner(*args: str) -> list[str]:
-    """Start the simulator, read its banner up to the SharePoint retry line, then stop it with SIGTERM."""
+GRANTS_END = "subscribe (SharePoint REST) refuses client-secret tokens"
+
+
+def _run_until_banner(*args: str, until: str = "webhook retries:") -> list[str]:
+    """Start the simulator, read its banner up to the line holding ``until``, then stop it with SIGTERM."""
     process = subprocess.Popen([sys.executable, "-m", "simulator", "--port", "0", *args], cwd=ROOT,  # noqa: S603
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     try:
         for line in process.stdout:
             lines.append(line.rstrip("\n"))
-            if "webhook retries:" in line:
+            if until in line:
                 break
     finally:
         process.send_signal(signal.SIGTERM)
         _, errors = process.communicate(timeout=30)
-    assert any("webhook retries:" in line for line in lines), "\n".join(lines) + errors
+    assert any(until in line for line in lines), "\n".join(lines) + errors
     return lines
 
 
@@ -59,6 +64,64 @@ def test_a_seeded_list_id_is_printed_and_written_with_the_site_and_the_retry_sca
     assert f"  SHAREPOINT_LIST_ID={list_id}" in lines
     assert any("every 0.3 s (--sharepoint-retry-scale 0.001)" in line for line in lines)
     assert os.stat(tmp_path / "simulator.env").st_mode & 0o077 == 0
+
+
+@pytest.fixture
+def running(tmp_path):
+    """A standalone default-seed simulator, left running for the test: (its banner, the env file's settings)."""
+    process = subprocess.Popen([sys.executable, "-m", "simulator", "--port", "0", "--workdir", str(tmp_path)],  # noqa: S603
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines: list[str] = []
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if GRANTS_END in line:
+                break
+        assert any(GRANTS_END in line for line in lines), "\n".join(lines)
+        env = dict(line.split("=", 1) for line in (tmp_path / "simulator.env").read_text().splitlines())
+        yield lines, env
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+def _sites_check(environ: dict[str, str]) -> dict:
+    report = diagnose(environ)
+    [check] = [c for c in report.checks if c.name == "permission Sites.Selected or Sites.ReadWrite.All"]
+    return {"status": check.status.value, "detail": check.detail, "token": [c.status.value for c in report.checks
+                                                                            if c.name == "graph token"]}
+
+
+def test_the_standalone_default_seed_grants_sites_selected_and_a_write_grant_the_doctor_accepts(running, monkeypatch):
+    lines, env = running
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", env["REQUESTS_CA_BUNDLE"])  # requests reads the process environment
+    printed = [line.strip() for line in lines if line.strip().endswith("Sites.Selected + write on /sites/partners")]
+    assert len(printed) == 4  # default_app, cert_app and both managed identities
+    settings = {name: value for name, value in env.items() if not name.startswith("IDENTITY_")}
+    check = _sites_check(settings)  # the written settings: default_app with its secret
+    assert check["token"] == ["ok"] and check["status"] == "ok" and "Sites.Selected granted" in check["detail"]
+    managed = {name: value for name, value in env.items() if not name.startswith("AZURE_CLIENT_")}
+    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER"):  # azure-identity, too, reads the process environment
+        monkeypatch.setenv(name, env[name])
+    assert _sites_check(managed)["status"] == "ok"  # the system-assigned identity through IDENTITY_ENDPOINT
+
+
+def test_the_written_settings_can_read_the_site_and_create_a_list_through_graph(running):
+    _, env = running
+    token = requests.post(f"{env['AZURE_AUTHORITY_HOST']}/{env['AZURE_TENANT_ID']}/oauth2/v2.0/token",
+                          data={"grant_type": "client_credentials", "client_id": env["AZURE_CLIENT_ID"],
+                                "client_secret": env["AZURE_CLIENT_SECRET"],
+                                "scope": f"{env['GRAPH_ENDPOINT']}/.default"},
+                          verify=env["REQUESTS_CA_BUNDLE"], timeout=30).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    host, path = env["SHAREPOINT_SITE_URL"].removeprefix("https://").split("/", 1)
+    site = requests.get(f"{env['GRAPH_ENDPOINT']}/v1.0/sites/{host}:/{path}", headers=headers,
+                        verify=env["REQUESTS_CA_BUNDLE"], timeout=30)
+    assert site.status_code == 200, site.text
+    created = requests.post(f"{env['GRAPH_ENDPOINT']}/v1.0/sites/{site.json()['id']}/lists", headers=headers,
+                            json={"displayName": "Guest requests", "list": {"template": "genericList"}},
+                            verify=env["REQUESTS_CA_BUNDLE"], timeout=30)
+    assert created.status_code == 201, created.text  # what `cli.py sharepoint provision` does first
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "fast"])
