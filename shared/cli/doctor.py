@@ -4,16 +4,20 @@ token and its permissions, the allowed groups and the queues, and print what is 
 
 Settings come from the environment, plus the ``Values`` of ``local.settings.json`` in the current directory for
 any setting the environment does not set (as ``func start`` makes them the app's environment), so the doctor
-checks what the app would run with locally. Exit code 0 only when every check passes; 1 when the report lists a
-problem; 2 when the settings file cannot be read.
+checks what the app would run with locally. ``REQUESTS_CA_BUNDLE``, ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER``
+from the file are also put into the process environment for the run (requests, MSAL and azure-identity read
+them there, not from the settings the doctor passes on) and taken out again afterwards. Exit code 0 only when
+every check passes; 1 when the report lists a problem; 2 when the settings file cannot be read.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -21,6 +25,9 @@ from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from shared.diagnostics import diagnose
 
 SETTINGS_FILE = "local.settings.json"
+# Read from the process environment by the libraries themselves (requests' merge_environment_settings; azure-identity's
+# and MSAL's managed identity source detection), so a value that only the settings mapping holds has no effect.
+LIBRARY_ENVIRONMENT = ("REQUESTS_CA_BUNDLE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +53,8 @@ def run_doctor(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
     except (OSError, ValueError) as error:
         print(f"error: cannot read the settings file: {error}", file=err)
         return EXIT_USAGE
-    report = diagnose(environ)
+    with library_environment(environ, err):
+        report = diagnose(environ)
     print(report.to_json() if args.json else report.to_text(), file=out)
     return EXIT_OK if report.ok else EXIT_PARTIAL
 
@@ -65,6 +73,26 @@ def doctor_environment(args: argparse.Namespace, err: TextIO) -> dict[str, str]:
     environ.update({name: values[name] for name in added})
     print(f"doctor: {len(added)} setting(s) from {path} (the environment's own values win)", file=err)
     return environ
+
+
+@contextlib.contextmanager
+def library_environment(environ: Mapping[str, str], err: TextIO) -> Iterator[None]:
+    """Put the LIBRARY_ENVIRONMENT variables that ``environ`` has and ``os.environ`` lacks into ``os.environ`` for
+    the block (as ``func start`` would), then take them out again, so an in-process run leaks nothing."""
+    taken = [name for name in LIBRARY_ENVIRONMENT if environ.get(name) and not os.environ.get(name)]
+    if taken:
+        print(f"doctor: {', '.join(taken)} from the settings file into the process environment for this run",
+              file=err)  # names only: IDENTITY_HEADER is a secret
+    saved = {name: os.environ.get(name) for name in taken}
+    os.environ.update({name: environ[name] for name in taken})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def read_settings_values(path: Path) -> dict[str, str]:

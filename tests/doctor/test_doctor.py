@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -185,3 +186,37 @@ def test_the_grant_command_names_the_graph_endpoint_only_for_another_cloud():
     assert grant_command(public, oid) == f"scripts/grant-graph-permissions.sh --principal-id {oid}"
     assert grant_command(us_gov, oid) == (f"GRAPH_ENDPOINT=https://graph.microsoft.us "
                                           f"scripts/grant-graph-permissions.sh --principal-id {oid}")
+
+
+LIBRARY_VARIABLES = ("REQUESTS_CA_BUNDLE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER")
+
+
+def test_the_ca_and_managed_identity_endpoint_from_local_settings_json_work_for_the_run_only(tenant, capsys, tmp_path,
+                                                                                            monkeypatch):
+    tenant.configure("system")
+    values = {"REQUESTS_CA_BUNDLE": str(tenant.sim.ca_path), "IDENTITY_ENDPOINT": tenant.sim.identity_endpoint,
+              "IDENTITY_HEADER": tenant.sim.identity_header}
+    for name in LIBRARY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": values}))
+    monkeypatch.chdir(tmp_path)
+    code = main(["doctor", "--json"])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert code == 0, failing(report)
+    assert tenant.sim.identity.system_identity.object_id in by_name(report)["graph token"]["detail"]
+    assert "REQUESTS_CA_BUNDLE, IDENTITY_ENDPOINT, IDENTITY_HEADER from the settings file" in captured.err
+    assert tenant.sim.identity_header not in captured.err + captured.out
+    assert not [name for name in LIBRARY_VARIABLES if name in os.environ]
+
+
+def test_the_environments_own_ca_bundle_is_kept_and_not_announced(tenant, capsys, tmp_path, monkeypatch):
+    tenant.configure()  # REQUESTS_CA_BUNDLE: the simulator's CA, from the trust_sim fixture
+    values = {"REQUESTS_CA_BUNDLE": str(tmp_path / "no-such-ca.pem")}
+    (tmp_path / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": values}))
+    monkeypatch.chdir(tmp_path)
+    code = main(["doctor", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, failing(json.loads(captured.out))
+    assert "into the process environment" not in captured.err
+    assert os.environ["REQUESTS_CA_BUNDLE"] == str(tenant.sim.ca_path)
