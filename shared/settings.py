@@ -163,23 +163,22 @@ class _Reader:
         value = self.text(name)
         if value is None:
             return None
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
+        parsed = _as_guid(value)
+        if parsed is None:
             self.fail(name, f"{value!r} is not a GUID")
-            return None
+        return parsed
 
     def tenant(self, name: str) -> str | None:
+        """A tenant id (GUID) or a tenant domain name (contoso.onmicrosoft.com)."""
         value = self.text(name)
         if value is None:
             return None
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            if _TENANT_DOMAIN.match(value.lower()) and "." in value:
-                return value.lower()
+        parsed = _as_guid(value)
+        if parsed is None and _TENANT_DOMAIN.match(value.lower()) and "." in value:
+            parsed = value.lower()
+        if parsed is None:
             self.fail(name, f"{value!r} is neither a tenant id (GUID) nor a tenant domain name")
-            return None
+        return parsed
 
     def https_url(self, name: str, default: str, *, origin_only: bool = False) -> str:
         value = (self.text(name) or default).rstrip("/")
@@ -217,3 +216,10 @@ class _Reader:
                 continue
             result.append(item)
         return tuple(result)
+
+
+def _as_guid(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
