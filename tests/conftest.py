@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -22,7 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Azurite's well-known development account (public, documented; not a secret).
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-AZURITE_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
+# AZURITE_PORT_BASE moves all three (blob, queue, table = base, +1, +2), so two checkouts can test side by side.
+_BASE = int(os.environ.get("AZURITE_PORT_BASE") or 10000)
+AZURITE_PORTS = {"blob": _BASE, "queue": _BASE + 1, "table": _BASE + 2}
 
 
 def azurite_connection_string(host: str = "127.0.0.1") -> str:
@@ -56,7 +59,9 @@ def azurite() -> Iterator[str]:
     process = subprocess.Popen(  # noqa: S603 (fixed arguments)
         # Azurite 3.35 refuses --location together with --inMemoryPersistence (run it in the temp dir instead) and
         # sends telemetry unless told not to.
-        [str(binary), "--silent", "--skipApiVersionCheck", "--inMemoryPersistence", "--disableTelemetry"], cwd=location,
+        [str(binary), "--silent", "--skipApiVersionCheck", "--inMemoryPersistence", "--disableTelemetry",
+         "--blobPort", str(AZURITE_PORTS["blob"]), "--queuePort", str(AZURITE_PORTS["queue"]),
+         "--tablePort", str(AZURITE_PORTS["table"])], cwd=location,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30

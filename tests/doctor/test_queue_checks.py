@@ -10,6 +10,7 @@ import socket
 import pytest
 
 from shared.storage_checks import QUEUES
+from tests.conftest import AZURITE_PORTS
 
 from .conftest import by_name, failing
 
@@ -62,7 +63,7 @@ def test_a_missing_queue_is_named_with_the_command_that_creates_it(tenant, capsy
 
 def test_unreachable_storage_fails_at_the_first_queue_and_skips_the_rest(tenant, capsys):
     port = closed_port()
-    tenant.configure(AzureWebJobsStorage=tenant.azurite.replace(":10001/", f":{port}/"))
+    tenant.configure(AzureWebJobsStorage=tenant.azurite.replace(f":{AZURITE_PORTS['queue']}/", f":{port}/"))
     code, report, _ = tenant.doctor(capsys=capsys)
     checks = by_name(report)
     assert code == 1 and failing(report) == {"queue group-memberships"}
