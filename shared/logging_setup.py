@@ -5,6 +5,11 @@ category), so the fields travel inside the message as JSON: ``"invite.done {"req
 They are also attached as ``extra={"custom_dimensions": …}`` for handlers that read them (OpenTelemetry /
 azure-monitor exporters). Email addresses in any field are masked (``a***@fabrikam.com``) unless LOG_PII=true.
 Tokens, secrets, keys and certificate passwords are never passed here.
+
+Fields may quote untrusted input (an unknown field name, a refused subscription id), so every step here is linear
+in its input and what a record carries is bounded: a string field keeps its first ``MAX_FIELD_CHARS`` characters,
+a list its first ``MAX_LIST_ITEMS`` items (each cut says how much it left out), and characters that split or
+disguise a log line (C1 controls, NEL, line/paragraph separators, bidi overrides) are written as ``\\uXXXX``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,16 @@ import traceback
 from typing import Any
 
 LOGGER_NAME = "guest_onboarding"
-_EMAIL = re.compile(r"([A-Za-z0-9._%+'`-])[A-Za-z0-9._%+'`-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+MAX_FIELD_CHARS = 512
+MAX_LIST_ITEMS = 20
+# Linear on any input: a match may start only where a run of local-part characters starts (the look-behind), and
+# the possessive ``*+`` never gives characters back, so a long run without '@' is read once, not once per start.
+_LOCAL = r"[A-Za-z0-9._%+'`-]"
+_EMAIL = re.compile(rf"(?<!{_LOCAL})({_LOCAL}){_LOCAL}*+@([A-Za-z0-9.-]+\.[A-Za-z]{{2,}})")
+# Characters a log viewer may take as a line break or that reorder text: C1 controls (NEL is U+0085), U+2028/9,
+# bidi embeddings/overrides/isolates, BOM. json.dumps already escapes C0 controls.
+_LINE_BREAKERS = {code: f"\\u{code:04x}" for code in (*range(0x80, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029,
+                                                     *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF)}
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -26,13 +40,26 @@ def mask_email(text: str) -> str:
     return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
 
 
+def bounded(text: str, limit: int = MAX_FIELD_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how many were left out."""
+    return text if len(text) <= limit else f"{text[:limit]}…(+{len(text) - limit} chars)"
+
+
 def _scrub(value: Any, log_pii: bool) -> Any:
     if isinstance(value, str):
+        value = bounded(value)  # cut first: masking then reads at most MAX_FIELD_CHARS characters
         return value if log_pii else mask_email(value)
     if isinstance(value, dict):
-        return {key: _scrub(item, log_pii) for key, item in value.items()}
+        items = list(value.items())
+        scrubbed = {bounded(str(key), 64): _scrub(item, log_pii) for key, item in items[:MAX_LIST_ITEMS]}
+        if len(items) > MAX_LIST_ITEMS:
+            scrubbed["…"] = f"+{len(items) - MAX_LIST_ITEMS} more"
+        return scrubbed
     if isinstance(value, list | tuple):
-        return [_scrub(item, log_pii) for item in value]
+        scrubbed_items = [_scrub(item, log_pii) for item in value[:MAX_LIST_ITEMS]]
+        if len(value) > MAX_LIST_ITEMS:
+            scrubbed_items.append(f"…(+{len(value) - MAX_LIST_ITEMS} more)")
+        return scrubbed_items
     return value
 
 
@@ -42,11 +69,17 @@ def log_event(event: str, *, level: int = logging.INFO, log_pii: bool = False, e
     ``exc_info`` adds the exception being handled (masked like the fields unless ``log_pii``)."""
     if not logger.isEnabledFor(level):
         return
+    exception = None
     if exc_info and not log_pii:
         # The traceback quotes exception messages (Graph's, a library's), which may hold an address: it travels
-        # masked, as a field, instead of as the record's exc_info (which no one could mask downstream).
-        fields["exception"] = traceback.format_exc()
+        # masked, as a field, instead of as the record's exc_info (which no one could mask downstream). Its end
+        # (the exception itself) matters most, so a long one keeps its last characters.
+        trace = traceback.format_exc()
+        exception = trace if len(trace) <= 4 * MAX_FIELD_CHARS else "…" + trace[-4 * MAX_FIELD_CHARS:]
         exc_info = False
     dimensions = {key: value for key, value in _scrub(fields, log_pii).items() if value is not None}
-    logger.log(level, "%s %s", event, json.dumps(dimensions, default=str, ensure_ascii=False, sort_keys=True),
+    if exception is not None:
+        dimensions["exception"] = mask_email(exception)
+    text = json.dumps(dimensions, default=str, ensure_ascii=False, sort_keys=True).translate(_LINE_BREAKERS)
+    logger.log(level, "%s %s", event, text,
                extra={"custom_dimensions": {"event": event, **dimensions}}, exc_info=exc_info)

@@ -121,14 +121,26 @@ def validate_invitation(body: Any) -> tuple[InvitationRequest | None, list[Field
     return InvitationRequest(**kwargs), []
 
 
+MAX_UNKNOWN_FIELDS_NAMED = 10
+MAX_ECHOED_NAME = 64
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= MAX_ECHOED_NAME else f"{name[:MAX_ECHOED_NAME]}…"
+
+
 def validate_object(body: Any, fields: tuple[Field, ...]) -> tuple[dict[str, Any], list[FieldError]]:
     """Validate a JSON object member by member. ``null`` counts as absent for optional members (Logic Apps send
     null for empty dynamic content); defaults fill absent members."""
     if not isinstance(body, dict):
         return {}, [FieldError("body", f"must be a JSON object, not {_json_type(body)}")]
     known = {spec.name: spec for spec in fields}
-    errors = [FieldError(name, f"is not a known field (known: {', '.join(known)})")
-              for name in body if name not in known]
+    unknown = [name for name in body if name not in known]
+    # The answer echoes unknown names, so it is bounded like a log line: a few names, each cut, then a count.
+    errors = [FieldError(_cut(name), f"is not a known field (known: {', '.join(known)})")
+              for name in unknown[:MAX_UNKNOWN_FIELDS_NAMED]]
+    if len(unknown) > MAX_UNKNOWN_FIELDS_NAMED:
+        errors.append(FieldError("body", f"has {len(unknown) - MAX_UNKNOWN_FIELDS_NAMED} more unknown fields"))
     values: dict[str, Any] = {}
     for spec in fields:
         raw = body.get(spec.name)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from .email_address import ascii_domain
+
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
 DEFAULT_INVITE_REDIRECT_URL = "https://myapplications.microsoft.com"
@@ -209,7 +211,13 @@ class _Reader:
         for item in (part.strip().lower() for part in raw.split(",")):
             if not item:
                 continue
-            bare = item[2:] if item.startswith("*.") else item
+            wildcard, bare = ("*.", item[2:]) if item.startswith("*.") else ("", item)
+            if not bare.isascii():  # the same UTS 46 form addresses get, or a listed IDN would never match
+                bare, why = ascii_domain(bare)
+                if why:
+                    self.fail(name, f"{item!r} {why}")
+                    continue
+                item = wildcard + bare
             labels = bare.split(".")
             if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
                 self.fail(name, f"{item!r} is not a domain name or '*.domain' pattern")
