@@ -52,7 +52,7 @@ def handle_invitation(headers: Mapping[str, str], body: bytes) -> HttpAnswer:
         request_id = request.request_id or request_id
         settings = runtime.settings()
         log_pii = settings.log_pii
-        refusal = check_policy(settings, request.email, request.group_ids)
+        refusal = check_policy(settings, request.email, request.group_ids, request.cc_recipients)
         if refusal:
             raise refusal
         graph = runtime.graph()

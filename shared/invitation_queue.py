@@ -62,7 +62,7 @@ def process_invitation_message(body: bytes | str, dequeue_count: int | None,
             raise invalid_request(errors)
         request_id = request.request_id or request_id
         settings = runtime.settings()
-        refusal = check_policy(settings, request.email, request.group_ids)
+        refusal = check_policy(settings, request.email, request.group_ids, request.cc_recipients)
         if refusal:
             raise refusal
         graph = runtime.graph()

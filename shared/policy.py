@@ -25,18 +25,18 @@ def _first_match(domain: str, patterns: Iterable[str]) -> str | None:
     return next((pattern for pattern in patterns if domain_matches(domain, pattern)), None)
 
 
-def check_policy(settings: Settings, email: str, group_ids: Iterable[str]) -> Problem | None:
-    """A 403 problem naming each refused domain or group and the setting that governs it, or None."""
+def check_policy(settings: Settings, email: str, group_ids: Iterable[str],
+                 cc_recipients: Iterable[str] = ()) -> Problem | None:
+    """A 403 problem naming each refused domain or group and the setting that governs it, or None. A cc recipient
+    receives the invitation email too, so it meets the same domain rules as the person invited."""
     errors: list[FieldError] = []
-    governing: list[str] = []
-    domain = domain_of(email)
-    blocked = _first_match(domain, settings.blocked_email_domains)
-    if blocked:
-        errors.append(FieldError("email", f"the domain {domain} is blocked (matches {blocked!r})"))
-        governing.append("BLOCKED_EMAIL_DOMAINS")
-    elif settings.allowed_email_domains and not _first_match(domain, settings.allowed_email_domains):
-        errors.append(FieldError("email", f"the domain {domain} is not in the allowed domains"))
-        governing.append("ALLOWED_EMAIL_DOMAINS")
+    governing: set[str] = set()
+    addresses = [("email", email), *((f"ccRecipients[{i}]", cc) for i, cc in enumerate(cc_recipients))]
+    for name, address in addresses:
+        refusal = _domain_refusal(settings, domain_of(address))
+        if refusal:
+            errors.append(FieldError(name, refusal[0]))
+            governing.add(refusal[1])
     refused_groups = [
         (index, group_id) for index, group_id in enumerate(group_ids)
         if not settings.allow_any_group and group_id not in settings.allowed_group_ids
@@ -44,5 +44,16 @@ def check_policy(settings: Settings, email: str, group_ids: Iterable[str]) -> Pr
     for index, group_id in refused_groups:
         errors.append(FieldError(f"groupIds[{index}]", f"group {group_id} is not in the allowed groups"))
     if refused_groups:
-        governing.append("ALLOWED_GROUP_IDS")
-    return policy_refused(errors, governing) if errors else None
+        governing.add("ALLOWED_GROUP_IDS")
+    order = ("BLOCKED_EMAIL_DOMAINS", "ALLOWED_EMAIL_DOMAINS", "ALLOWED_GROUP_IDS")
+    return policy_refused(errors, [name for name in order if name in governing]) if errors else None
+
+
+def _domain_refusal(settings: Settings, domain: str) -> tuple[str, str] | None:
+    """(why, the governing setting) when ``domain`` may not receive an invitation, else None."""
+    blocked = _first_match(domain, settings.blocked_email_domains)
+    if blocked:
+        return f"the domain {domain} is blocked (matches {blocked!r})", "BLOCKED_EMAIL_DOMAINS"
+    if settings.allowed_email_domains and not _first_match(domain, settings.allowed_email_domains):
+        return f"the domain {domain} is not in the allowed domains", "ALLOWED_EMAIL_DOMAINS"
+    return None
