@@ -155,6 +155,8 @@ class _Reader:
         self.problems: dict[str, str] = {}
 
     def fail(self, name: str, message: str) -> None:
+        # Names and reasons only, never the value: a URL setting can carry a key (SHAREPOINT_NOTIFICATION_URL holds
+        # the function key), and these messages reach 503 answers, the health report and logs.
         self.problems.setdefault(name, message)
 
     def text(self, name: str) -> str | None:
@@ -167,7 +169,7 @@ class _Reader:
             return None
         parsed = _as_guid(value)
         if parsed is None:
-            self.fail(name, f"{value!r} is not a GUID")
+            self.fail(name, "is not a GUID")
         return parsed
 
     def tenant(self, name: str) -> str | None:
@@ -179,16 +181,16 @@ class _Reader:
         if parsed is None and _TENANT_DOMAIN.match(value.lower()) and "." in value:
             parsed = value.lower()
         if parsed is None:
-            self.fail(name, f"{value!r} is neither a tenant id (GUID) nor a tenant domain name")
+            self.fail(name, "is neither a tenant id (GUID) nor a tenant domain name")
         return parsed
 
     def https_url(self, name: str, default: str, *, origin_only: bool = False) -> str:
         value = (self.text(name) or default).rstrip("/")
         parts = urlsplit(value)
         if parts.scheme != "https" or not parts.hostname:
-            self.fail(name, f"{value!r} is not an absolute https URL")
+            self.fail(name, "is not an absolute https URL")
         elif origin_only and (parts.path or parts.query or parts.fragment):
-            self.fail(name, f"{value!r} must be scheme and host only (e.g. {default})")
+            self.fail(name, f"must be scheme and host only (e.g. {default})")
         return value
 
     def optional_https_url(self, name: str) -> str | None:
@@ -202,25 +204,25 @@ class _Reader:
             return True
         if value.lower() in _FALSE:
             return False
-        self.fail(name, f"{value!r} is not a boolean (true or false)")
+        self.fail(name, "is not a boolean (true or false)")
         return default
 
     def domains(self, name: str) -> tuple[str, ...]:
         raw = self.text(name) or ""
         result = []
-        for item in (part.strip().lower() for part in raw.split(",")):
+        for position, item in enumerate((part.strip().lower() for part in raw.split(",")), start=1):
             if not item:
                 continue
             wildcard, bare = ("*.", item[2:]) if item.startswith("*.") else ("", item)
             if not bare.isascii():  # the same UTS 46 form addresses get, or a listed IDN would never match
                 bare, why = ascii_domain(bare)
                 if why:
-                    self.fail(name, f"{item!r} {why}")
+                    self.fail(name, f"item {position} {why}")
                     continue
                 item = wildcard + bare
             labels = bare.split(".")
             if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
-                self.fail(name, f"{item!r} is not a domain name or '*.domain' pattern")
+                self.fail(name, f"item {position} is not a domain name or '*.domain' pattern")
                 continue
             result.append(item)
         return tuple(result)
