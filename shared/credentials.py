@@ -22,13 +22,15 @@ _PERMANENT_OAUTH_ERRORS = {"invalid_client", "unauthorized_client", "invalid_req
 
 
 class CredentialError(Exception):
-    """No token: ``transient`` says whether trying again later may help (network, 5xx) or not (bad credential)."""
+    """No token: ``transient`` says whether trying again later may help (network, 5xx) or not (bad credential);
+    ``retry_after`` is the wait the identity endpoint asked for (seconds), when it named one."""
 
-    def __init__(self, message: str, *, code: str, transient: bool) -> None:
+    def __init__(self, message: str, *, code: str, transient: bool, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.transient = transient
+        self.retry_after = retry_after
 
 
 class TokenProvider(Protocol):
@@ -86,6 +88,11 @@ class MsalTokenProvider:
                 cache.remove_at(item)
 
 
+def _seconds(value: str | None) -> int | None:
+    """A Retry-After of delay-seconds; a date or anything else counts as not given."""
+    return int(value) if value and value.strip().isdigit() and len(value.strip()) <= 6 else None
+
+
 def _failure(error: Exception) -> str:
     """The exception's type, and for msal's MsalServiceError its "HTTP Error: <status>" (no other text: a library's
     message might quote a request)."""
@@ -99,14 +106,26 @@ class ManagedIdentityTokenProvider:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._lock = threading.Lock()
+        self._last_answer = threading.local()  # the endpoint's last status and Retry-After, per calling thread
         self._credential = self._build()
 
     def _build(self) -> Any:
         from azure.identity import ManagedIdentityCredential  # lazy: only this mode pays the import
 
+        # azure-identity turns an endpoint's 5xx or 429 into CredentialUnavailableError, the same type as "no managed
+        # identity here" (its message even says so), so the status is taken from azure-core's documented
+        # raw_response_hook: a busy platform is worth a retry, a missing identity is not.
+        # retry_status=0: azure-core would otherwise sleep out each Retry-After three times inside the call (21 s for
+        # a 7 s one), past the HTTP and queue budgets; the doors wait instead (503 + Retry-After, a redelivery).
+        kwargs: dict[str, Any] = {"raw_response_hook": self._remember_answer, "retry_status": 0}
         if self._settings.client_id:
-            return ManagedIdentityCredential(client_id=self._settings.client_id)
-        return ManagedIdentityCredential()
+            return ManagedIdentityCredential(client_id=self._settings.client_id, **kwargs)
+        return ManagedIdentityCredential(**kwargs)
+
+    def _remember_answer(self, response: Any) -> None:
+        answer = response.http_response
+        self._last_answer.status = answer.status_code
+        self._last_answer.retry_after = _seconds(answer.headers.get("Retry-After"))
 
     def token(self) -> str:
         from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
@@ -114,9 +133,15 @@ class ManagedIdentityTokenProvider:
 
         with self._lock:
             credential = self._credential
+        self._last_answer.status = self._last_answer.retry_after = None
         try:
             return credential.get_token(self._settings.graph_scope).token
         except CredentialUnavailableError as error:
+            status = self._last_answer.status
+            if status is not None and (status == 429 or status >= 500):
+                raise CredentialError(f"the managed identity endpoint is busy or failing (HTTP {status})",
+                                      code="identityEndpointUnavailable", transient=True,
+                                      retry_after=self._last_answer.retry_after) from error
             raise CredentialError(f"managed identity unavailable: {error.message}", code="identityUnavailable",
                                   transient=False) from error
         except ClientAuthenticationError as error:

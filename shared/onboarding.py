@@ -148,7 +148,7 @@ def problem_from_credential(error: CredentialError) -> Problem:
     extensions = {"credentialError": {"code": error.code, "message": error.message}}
     if error.transient:
         return Problem(503, "identity-unavailable", "The identity platform is unavailable",
-                       "The app could not get a token for Graph; retry later.", retry_after=30,
+                       "The app could not get a token for Graph; retry later.", retry_after=error.retry_after or 30,
                        extensions=extensions)
     return Problem(502, "credential-refused", "The app's credential was refused",
                    "The identity platform refused the app's credential; an operator must fix it.",
