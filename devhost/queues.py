@@ -64,6 +64,10 @@ class QueueRunner:
         self.poisoned_by_host: list[tuple[str, str]] = []  # (queue, message) moved to <queue>-poison by the host
         self._lock = threading.Lock()
 
+    @property
+    def max_dequeue_count(self) -> int:
+        return self.settings.max_dequeue_count
+
     def queue(self, name: str) -> Any:
         client = self.service.get_queue_client(name)
         with contextlib.suppress(ResourceExistsError):
