@@ -1,6 +1,7 @@
 """``python -m devhost``: run the function app locally without Core Tools, through the real Python worker.
 
-Reads ``local.settings.json``'s ``Values`` into the environment (a variable already set wins), loads the app through
+Reads ``local.settings.json``'s ``Values`` into the environment as Core Tools does (a variable already set and not
+empty wins, with Core Tools' "Skipping ..." warning), loads the app through
 the worker, serves the HTTP functions on http://localhost:7071/api/..., polls the queue-triggered functions' queues
 on the ``AzureWebJobsStorage`` account (Azurite: ``UseDevelopmentStorage=true``) with host.json's queue settings,
 and fires the timer functions on their schedules. Ctrl-C stops it. docs/local-host.md says what differs from
@@ -28,15 +29,20 @@ log = logging.getLogger("devhost")
 
 
 def load_settings(path: Path) -> list[str]:
-    """Put the file's ``Values`` into the environment where not already set; returns the names it set."""
+    """Put the file's ``Values`` into the environment where not already set (or set empty), as Core Tools does;
+    returns the names it set."""
     if not path.is_file():
         return []
     values = json.loads(path.read_text(encoding="utf-8")).get("Values") or {}
     applied = []
     for name, value in values.items():
-        if name not in os.environ and isinstance(value, str):
-            os.environ[name] = value
-            applied.append(name)
+        if not isinstance(value, str):
+            continue
+        if os.environ.get(name):
+            print(f"Skipping '{name}' from local settings as it's already defined in current environment variables.")
+            continue
+        os.environ[name] = value
+        applied.append(name)
     return applied
 
 
