@@ -61,7 +61,7 @@ class StreamingMessage(Message):
 
 
 class WorkerInitRequest(Message):
-    FIELDS: ClassVar = {"host_version": str, "capabilities": dict, "function_app_directory": str}
+    FIELDS: ClassVar = {"capabilities": dict, "function_app_directory": str}
 
 
 class FunctionsMetadataRequest(Message):

@@ -26,7 +26,6 @@ import azure_functions_runtime as runtime_worker
 from devhost import messages, protocol
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST_VERSION = "4.1040.0"  # what a current Functions host reports; the worker only logs it
 
 
 class WorkerRefused(RuntimeError):
@@ -96,7 +95,7 @@ class Worker:
 
     def _start(self) -> dict[str, LoadedFunction]:
         init = self._ask(runtime_worker.worker_init_request(_HostMessage(worker_init_request=protocol.WorkerInitRequest(
-            host_version=HOST_VERSION, capabilities={}, function_app_directory=str(self.app_directory)))))
+            capabilities={}, function_app_directory=str(self.app_directory)))))
         if (problem := _failure(init.result)) is not None:
             raise WorkerRefused(f"the Python worker refused to index {self.app_directory / 'function_app.py'}: "
                                 f"{problem}")
