@@ -1,5 +1,8 @@
 """Azure Functions entry point (Python v2 model): triggers and bindings only. All logic is in ``shared``."""
 
+# The worker refuses func.Out[list[str]] at load ("invalid non-type annotation"); typing.List loads.
+from typing import List
+
 import azure.functions as func
 
 from shared import bindings, health, sharepoint_bindings
@@ -12,7 +15,7 @@ STORAGE = "AzureWebJobsStorage"
 @app.function_name("invite")
 @app.route(route="invitations", methods=["POST"])
 @app.queue_output(arg_name="memberships", queue_name="group-memberships", connection=STORAGE)
-def invite(req: func.HttpRequest, memberships: func.Out[list[str]]) -> func.HttpResponse:
+def invite(req: func.HttpRequest, memberships: func.Out[List[str]]) -> func.HttpResponse:
     return bindings.invite_http(req, memberships)
 
 
@@ -27,7 +30,7 @@ def add_membership(msg: func.QueueMessage, poison: func.Out[str]) -> None:
 @app.queue_trigger(arg_name="msg", queue_name="guest-invitations", connection=STORAGE)
 @app.queue_output(arg_name="memberships", queue_name="group-memberships", connection=STORAGE)
 @app.queue_output(arg_name="poison", queue_name="guest-invitations-poison", connection=STORAGE)
-def invite_from_queue(msg: func.QueueMessage, memberships: func.Out[list[str]], poison: func.Out[str]) -> None:
+def invite_from_queue(msg: func.QueueMessage, memberships: func.Out[List[str]], poison: func.Out[str]) -> None:
     bindings.invite_from_queue(msg, memberships, poison)
 
 
@@ -49,7 +52,7 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
 @app.function_name("sharepoint_notifications")
 @app.route(route="sharepoint/notifications", methods=["POST"])
 @app.queue_output(arg_name="notifications", queue_name="sharepoint-notifications", connection=STORAGE)
-def sharepoint_notifications(req: func.HttpRequest, notifications: func.Out[list[str]]) -> func.HttpResponse:
+def sharepoint_notifications(req: func.HttpRequest, notifications: func.Out[List[str]]) -> func.HttpResponse:
     return sharepoint_bindings.notifications_http(req, notifications)
 
 

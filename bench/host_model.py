@@ -1,7 +1,7 @@
-"""An in-process model of the Functions host for the benchmarks and the soak: the app's functions indexed as the
-host indexes them, real ``func.HttpRequest`` / ``QueueMessage`` objects in, output bindings collected, and a queue
-that redelivers failed messages the way the host does (dequeue count, visibility timeout on the simulated clock,
-poison after host.json's maxDequeueCount).
+"""An in-process model of the Functions host for the benchmarks and the soak: the app loaded and invoked by the real
+Functions Python worker (devhost), output bindings collected as the host collects them, and a queue that redelivers
+failed messages the way the host does (dequeue count, visibility timeout on the simulated clock, poison after
+host.json's maxDequeueCount).
 
 Nothing here changes the product: settings reach ``shared.runtime`` through :func:`shared.runtime.reset`'s
 ``environ``, exactly as the host's app settings would.
@@ -12,32 +12,20 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
 from azure.functions.queue import QueueMessage
 
+from devhost import worker
+from devhost.queues import QueueSettings
 from shared import runtime
 from simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_JSON = ROOT / "host.json"
-_indexed: dict[str, Callable[..., Any]] = {}
-
-
-def functions() -> dict[str, Callable[..., Any]]:
-    """The user functions by name, from ``app.get_functions()`` (indexed once per process, as the host does; the
-    app's record of indexed names is cleared first in case a test harness indexed it already)."""
-    if not _indexed:
-        from function_app import app
-
-        app.functions_bindings = {}
-        _indexed.update({f.get_function_name(): f.get_user_function() for f in app.get_functions()})
-    return _indexed
 
 
 def app_settings(sim: Simulator, **overrides: str) -> dict[str, str]:
@@ -54,19 +42,6 @@ def simulated_timing(sim: Simulator) -> runtime.Timing:
     return runtime.Timing(sleep=sim.clock.advance, clock=sim.clock.now)
 
 
-class Out:
-    """What the host passes for an output binding: collects what the function sets."""
-
-    def __init__(self) -> None:
-        self.value: Any = None
-
-    def set(self, value: Any) -> None:
-        self.value = value
-
-    def get(self) -> Any:
-        return self.value
-
-
 @dataclass
 class HttpResult:
     status: int
@@ -76,32 +51,25 @@ class HttpResult:
 
 
 def invite(body: bytes, headers: dict[str, str] | None = None) -> HttpResult:
-    """POST /api/invitations through the ``invite`` function, as the host calls it."""
-    request = func.HttpRequest("POST", "http://localhost:7071/api/invitations",
-                               headers={"Content-Type": "application/json", **(headers or {})}, body=body)
-    memberships = Out()
-    response = functions()["invite"](request, memberships)
+    """POST /api/invitations through the ``invite`` function, invoked by the real worker as the host invokes it."""
+    called = worker().http("invite", "POST", "http://localhost:7071/api/invitations",
+                           headers={"Content-Type": "application/json", **(headers or {})}, body=body)
+    called.raise_error()
+    response = called.response
+    assert response is not None
     raw = response.get_body() or b""
     try:
         parsed = json.loads(raw) if raw else None
     except ValueError:
         parsed = raw
-    return HttpResult(response.status_code, parsed, dict(response.headers), list(memberships.value or []))
-
-
-def timespan_seconds(value: str) -> float:
-    """host.json's ``hh:mm:ss`` (optionally ``d.hh:mm:ss``) as seconds."""
-    match = re.fullmatch(r"(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)", value.strip())
-    if not match:
-        raise ValueError(f"not a timespan: {value!r}")
-    days, hours, minutes, seconds = match.groups()
-    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return HttpResult(response.status_code, parsed, dict(response.headers),
+                      called.outputs.get("group-memberships", []))
 
 
 def queue_settings(path: Path = HOST_JSON) -> tuple[int, float]:
     """(maxDequeueCount, visibilityTimeout in seconds) from host.json's extensions.queues."""
-    queues = json.loads(path.read_text(encoding="utf-8"))["extensions"]["queues"]
-    return int(queues["maxDequeueCount"]), timespan_seconds(queues["visibilityTimeout"])
+    settings = QueueSettings.from_host_json(path)
+    return settings.max_dequeue_count, settings.visibility_timeout
 
 
 @dataclass(order=True)
@@ -175,11 +143,11 @@ def membership_handler(poison_sink: list[str]) -> Callable[[QueueMessage], str]:
     """The ``add_membership`` function as the queue model's handler; its poison output goes to ``poison_sink``."""
 
     def handle(message: QueueMessage) -> str:
-        poison = Out()
-        functions()["add_membership"](message, poison)
-        if poison.value is not None:
-            poison_sink.append(poison.value)
-            return "poisoned"
-        return "done"
+        called = worker().queue("add_membership", message.get_body().decode("utf-8"), message_id=message.id,
+                                dequeue_count=message.dequeue_count)
+        called.raise_error()  # the queue model redelivers, as the host does for a failed invocation
+        poison = called.outputs.get("group-memberships-poison", [])
+        poison_sink.extend(poison)
+        return "poisoned" if poison else "done"
 
     return handle

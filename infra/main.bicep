@@ -1,5 +1,5 @@
 // Guest onboarding function app: everything `azd up` provisions.
-// Shape follows Azure-Samples/functions-quickstart-python-http-azd: Flex Consumption (FC1) on Linux, Python 3.12,
+// Shape follows Azure-Samples/functions-quickstart-python-http-azd: Flex Consumption (FC1) on Linux, Python 3.13,
 // a user-assigned managed identity, storage without shared keys, Application Insights with Entra ID auth.
 // Plain resources (no registry modules), so the whole template can be read here and checked offline.
 targetScope = 'subscription'

@@ -1,4 +1,4 @@
-"""Every door of the app, called as the host calls it, with what the simulator saw of each call.
+"""Every door of the app, called through the real Functions worker (devhost), with what the simulator saw of each call.
 
 ``doors.invite(raw)``, ``doors.membership(raw)``, ``doors.guest_invitation(raw)`` and ``doors.notify(raw)`` return
 what the function answered or wrote, plus the Graph requests the call caused (``graph``). Queue deliveries use the
@@ -10,16 +10,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
-import azure.functions as func
-from azure.functions.queue import QueueMessage
-
-from bench.host_model import Out, app_settings, simulated_timing
+import devhost
+from bench.host_model import app_settings, simulated_timing
 from shared import runtime
 from simulator import Simulator
 from simulator.graph.models import FALCON_GROUP_ID, PARTNERS_GROUP_ID
 from simulator.server import RecordedRequest
-from tests.function_host import indexed_functions
 
 ALLOWED_GROUPS = (PARTNERS_GROUP_ID, FALCON_GROUP_ID)
 SHAREPOINT_LIST_ID = "5d1c7e2a-9b3f-4e8d-a6c5-0f1e2d3c4b5a"
@@ -39,7 +37,7 @@ class Called:
 class Doors:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
-        self.functions = {name: f.user_function for name, f in indexed_functions().items()}
+        self.host = devhost.worker()
         self.max_dequeue_count = runtime.max_dequeue_count()
 
     def configure(self, **settings: str | None) -> Doors:
@@ -54,35 +52,52 @@ class Doors:
 
     def invite(self, raw: bytes, content_type: str = "application/json") -> Called:
         mark = len(self.sim.stats.requests)
-        request = func.HttpRequest("POST", "http://localhost:7071/api/invitations",
-                                   headers={"Content-Type": content_type}, body=raw)
-        memberships = Out()
-        response = self.functions["invite"](request, memberships)
-        return Called(response.status_code, dict(response.headers), _parsed(response.get_body()),
-                      list(memberships.value or []), graph=self._since(mark))
+        called = self.host.http("invite", "POST", "http://localhost:7071/api/invitations",
+                                headers={"Content-Type": content_type}, body=raw)
+        return self._http(called, "group-memberships", mark)
 
     def membership(self, raw: bytes) -> Called:
         mark = len(self.sim.stats.requests)
-        poison = Out()
-        message = QueueMessage(id="adv-1", body=raw, dequeue_count=self.max_dequeue_count)
-        self.functions["add_membership"](message, poison)
-        return Called(poison=_parsed(poison.value), graph=self._since(mark))
+        called = self.host.queue("add_membership", _queue_body(raw), message_id="adv-1",
+                                 dequeue_count=self.max_dequeue_count)
+        called.raise_error()
+        return Called(poison=_one(called.outputs.get("group-memberships-poison")), graph=self._since(mark))
 
     def guest_invitation(self, raw: bytes) -> Called:
         mark = len(self.sim.stats.requests)
-        memberships, poison = Out(), Out()
-        message = QueueMessage(id="adv-2", body=raw, dequeue_count=self.max_dequeue_count)
-        self.functions["invite_from_queue"](message, memberships, poison)
-        return Called(messages=list(memberships.value or []), poison=_parsed(poison.value), graph=self._since(mark))
+        called = self.host.queue("invite_from_queue", _queue_body(raw), message_id="adv-2",
+                                 dequeue_count=self.max_dequeue_count)
+        called.raise_error()
+        return Called(messages=called.outputs.get("group-memberships", []),
+                      poison=_one(called.outputs.get("guest-invitations-poison")), graph=self._since(mark))
 
     def notify(self, raw: bytes, params: dict[str, str] | None = None) -> Called:
         mark = len(self.sim.stats.requests)
-        request = func.HttpRequest("POST", "http://localhost:7071/api/sharepoint/notifications",
-                                   headers={"Content-Type": "application/json"}, params=params or {}, body=raw)
-        notifications = Out()
-        response = self.functions["sharepoint_notifications"](request, notifications)
+        query = f"?{urlencode(params)}" if params else ""
+        called = self.host.http("sharepoint_notifications", "POST",
+                                f"http://localhost:7071/api/sharepoint/notifications{query}",
+                                headers={"Content-Type": "application/json"}, body=raw)
+        return self._http(called, "sharepoint-notifications", mark)
+
+    def _http(self, called: devhost.Invocation, queue: str, mark: int) -> Called:
+        called.raise_error()
+        response = called.response
+        assert response is not None
         return Called(response.status_code, dict(response.headers), _parsed(response.get_body()),
-                      list(notifications.value or []), graph=self._since(mark))
+                      called.outputs.get(queue, []), graph=self._since(mark))
+
+
+def _queue_body(raw: bytes) -> str | bytes:
+    """Text as the host sends a queue message; bytes that are not UTF-8 as a binary message (dataType binary)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def _one(messages: list[str] | None) -> Any:
+    assert len(messages or []) <= 1, messages
+    return _parsed(messages[0]) if messages else None
 
 
 def _parsed(raw: Any) -> Any:

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import json
 
-import azure.functions as func
-from azure.functions.queue import QueueMessage
-
-from bench.host_model import Out
 from tests.adversarial.doors import SHAREPOINT_LIST_ID, Doors
-from tests.function_host import indexed_functions
 
 LONE_SURROGATE_KEY = b'{"email": "alice@fabrikam.com", "\\ud800": 1}'
 LONE_SURROGATE_TWICE = b'{"email": "alice@fabrikam.com", "\\ud800": 1, "\\ud800": 2}'
@@ -51,25 +46,22 @@ def test_a_queued_invitation_with_an_unpaired_surrogate_is_poisoned_as_utf8_text
 
 def test_the_guest_invitations_poison_message_is_always_encodable_as_utf8(doors: Doors) -> None:
     # A queue message is UTF-8 text on the wire: a poison message that cannot be encoded would never be written.
-    functions = {name: f.user_function for name, f in indexed_functions().items()}
     doors.configure()
-    memberships, poison = Out(), Out()
-    message = QueueMessage(id="enc-1", body=LONE_SURROGATE_KEY, dequeue_count=doors.max_dequeue_count)
-    functions["invite_from_queue"](message, memberships, poison)
+    called = doors.host.queue("invite_from_queue", LONE_SURROGATE_KEY, message_id="enc-1",
+                              dequeue_count=doors.max_dequeue_count)
 
-    assert json.loads(poison.value.encode("utf-8"))["error"]["code"] == "invalid-request"
+    (poison,) = called.outputs["guest-invitations-poison"]  # the host wrote it: it is text
+    assert json.loads(poison.encode("utf-8"))["error"]["code"] == "invalid-request"
 
 
 def test_a_content_length_of_non_ascii_digits_is_not_a_500(doors: Doors) -> None:
     doors.configure()
-    functions = {name: f.user_function for name, f in indexed_functions().items()}
-    request = func.HttpRequest("POST", "http://localhost:7071/api/invitations", body=b'{"email": "a@fabrikam.com"}',
-                               headers={"Content-Type": "application/json", "Content-Length": "\u00b2"})
+    called = doors.host.http("invite", "POST", "http://localhost:7071/api/invitations",
+                             body=b'{"email": "a@fabrikam.com"}',
+                             headers={"Content-Type": "application/json", "Content-Length": "\u00b2"})
 
-    response = functions["invite"](request, Out())
-
-    assert response.status_code < 500
-    assert doors.sim.graph.emails_to("a@fabrikam.com") == (1 if response.status_code == 201 else 0)
+    assert called.error is None and called.status is not None and called.status < 500
+    assert doors.sim.graph.emails_to("a@fabrikam.com") == (1 if called.status == 201 else 0)
 
 
 def test_a_sharepoint_notification_with_an_unpaired_surrogate_is_a_400_and_queues_nothing(doors: Doors) -> None:

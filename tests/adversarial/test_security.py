@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import devhost
 from simulator.graph.models import MEMBER_USER_ID, PARTNERS_GROUP_ID
 from tests.conftest import secret_leaks, simulator_secrets
-from tests.function_host import indexed_functions
 
 from .doors import Doors
 from .inputs import SETTINGS, check_http_answer, check_poison
@@ -23,14 +23,14 @@ ANONYMOUS_BY_DESIGN = {"openapi"}
 
 @pytest.mark.parametrize("name", ["invite", "health"])
 def test_the_invite_and_health_endpoints_need_a_function_key(name: str) -> None:
-    trigger = indexed_functions()[name].trigger()
+    trigger = devhost.worker().functions[name].trigger()
 
     assert trigger["type"] == "httpTrigger"
     assert trigger["authLevel"].upper() == "FUNCTION"
 
 
 def test_no_http_endpoint_is_anonymous_except_the_connector_definition() -> None:
-    triggers = {name: function.trigger() for name, function in indexed_functions().items()}
+    triggers = {name: function.trigger() for name, function in devhost.worker().functions.items()}
     anonymous = {name for name, trigger in triggers.items()
                  if trigger["type"] == "httpTrigger" and trigger["authLevel"].upper() == "ANONYMOUS"}
 

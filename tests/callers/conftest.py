@@ -1,4 +1,4 @@
-"""The callers' doors driven the way the host drives them, against the simulated tenant (the core's harness)."""
+"""The callers' doors driven through the real Functions worker, against the simulated tenant (the core's harness)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-from azure.functions.queue import QueueMessage
 
 from shared import runtime
 from simulator import Simulator
-from tests.core.conftest import AppHarness, Out
+from tests.core.conftest import AppHarness
 
 
 class CallersHarness(AppHarness):
@@ -24,18 +23,19 @@ class CallersHarness(AppHarness):
         text = message if isinstance(message, str) else json.dumps(message)
         if encoding == "base64":
             text = base64.b64encode(text.encode("utf-8")).decode("ascii")
-        msg = QueueMessage(id=message_id, body=text.encode("utf-8"), dequeue_count=dequeue_count)
-        memberships, poison = Out(), Out()
-        self.functions["invite_from_queue"](msg, memberships, poison)
-        assert memberships.calls <= 1 and poison.calls <= 1
-        assert all(isinstance(item, str) for item in memberships.value or [])  # func.Out[list[str]] takes str only
-        return ([json.loads(item) for item in memberships.value or []],
-                json.loads(poison.value) if poison.value is not None else None)
+        called = self.host.queue("invite_from_queue", text, message_id=message_id, dequeue_count=dequeue_count)
+        called.raise_error()
+        poison = called.outputs.get("guest-invitations-poison", [])
+        assert len(poison) <= 1
+        return ([json.loads(item) for item in called.outputs.get("group-memberships", [])],
+                json.loads(poison[0]) if poison else None)
 
     def get_openapi(self, host: str | None) -> func.HttpResponse:
         headers = {"host": host} if host is not None else {}
-        request = func.HttpRequest("GET", "https://x/api/openapi.json", headers=headers, body=b"")
-        return self.functions["openapi"](request)
+        called = self.host.http("openapi", "GET", "https://x/api/openapi.json", headers=headers)
+        called.raise_error()
+        assert called.response is not None
+        return called.response
 
 
 @pytest.fixture

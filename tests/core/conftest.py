@@ -1,7 +1,8 @@
-"""Call the function app's handlers the way the host does, against the simulated tenant.
+"""Call the function app through the real Functions Python worker (devhost), against the simulated tenant.
 
 ``app`` configures the environment from the simulator (credential mode chosen per test), resets the per-process
-runtime, and offers ``invite(...)`` (a real func.HttpRequest) and ``deliver(...)`` (a real QueueMessage).
+runtime, and offers ``invite(...)`` (an HTTP request as the host sends it) and ``deliver(...)`` (a queue message with
+the host's trigger metadata). An exception the function raises is re-raised here, as the worker reported it.
 """
 
 from __future__ import annotations
@@ -12,34 +13,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import azure.functions as func
 import pytest
-from azure.functions.queue import QueueMessage
 
+import devhost
 from shared import runtime
 from simulator import Simulator
-from tests.function_host import indexed_functions
 
 CREDENTIAL_SETTINGS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
                        "AZURE_CLIENT_CERTIFICATE_PASSWORD", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT",
                        "MSI_SECRET", "AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "INVITE_REDIRECT_URL",
                        "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "LOG_PII",
                        "MSAL_FORCE_REGION", "AZURE_REGIONAL_AUTHORITY_NAME")
-
-
-class Out:
-    """What the host passes for an output binding: collects what the function sets."""
-
-    def __init__(self) -> None:
-        self.value: Any = None
-        self.calls = 0
-
-    def set(self, value: Any) -> None:
-        self.value = value
-        self.calls += 1
-
-    def get(self) -> Any:
-        return self.value
 
 
 @dataclass
@@ -50,17 +34,11 @@ class Answer:
     messages: list[dict[str, Any]] = field(default_factory=list)
 
 
-def functions() -> dict[str, Any]:
-    """The user functions as the host indexes them from ``app.get_functions()`` (once per process: the shared
-    index in tests/function_host.py, since a FunctionApp refuses a second indexing)."""
-    return {name: indexed.user_function for name, indexed in indexed_functions().items()}
-
-
 class AppHarness:
     def __init__(self, sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sim = sim
         self.monkeypatch = monkeypatch
-        self.functions = functions()
+        self.host = devhost.worker()
         self.waits: list[float] = []
 
     def configure(self, mode: str = "secret", *, simulated_waits: bool = False, **settings: str) -> AppHarness:
@@ -111,12 +89,12 @@ class AppHarness:
     # ---- doors ----------------------------------------------------------------------------------------------
     def invite(self, body: Any, *, headers: dict[str, str] | None = None, raw: bytes | None = None) -> Answer:
         data = raw if raw is not None else json.dumps(body).encode("utf-8")
-        request = func.HttpRequest("POST", "http://localhost:7071/api/invitations",
-                                   headers={"Content-Type": "application/json", **(headers or {})}, body=data)
-        memberships = Out()
-        response = self.functions["invite"](request, memberships)
-        messages = [json.loads(m) for m in (memberships.value or [])]
-        assert all(isinstance(m, str) for m in memberships.value or [])
+        called = self.host.http("invite", "POST", "http://localhost:7071/api/invitations",
+                                headers={"Content-Type": "application/json", **(headers or {})}, body=data)
+        called.raise_error()
+        response = called.response
+        assert response is not None
+        messages = [json.loads(m) for m in called.outputs.get("group-memberships", [])]
         return Answer(response.status_code, json.loads(response.get_body() or b"null"), dict(response.headers),
                       messages)
 
@@ -125,10 +103,11 @@ class AppHarness:
         text = message if isinstance(message, str) else json.dumps(message)
         if encoding == "base64":
             text = base64.b64encode(text.encode("utf-8")).decode("ascii")
-        msg = QueueMessage(id="m-1", body=text.encode("utf-8"), dequeue_count=dequeue_count)
-        poison = Out()
-        self.functions["add_membership"](msg, poison)
-        return json.loads(poison.value) if poison.value is not None else None
+        called = self.host.queue("add_membership", text, message_id="m-1", dequeue_count=dequeue_count)
+        called.raise_error()
+        poison = called.outputs.get("group-memberships-poison", [])
+        assert len(poison) <= 1
+        return json.loads(poison[0]) if poison else None
 
     def graph_calls(self) -> int:
         return self.sim.stats.count(service="graph")

@@ -43,3 +43,9 @@ def test_postprovision_hook_runs_the_grant_script_on_posix_and_windows() -> None
 def test_deployment_files_are_not_shipped_with_the_app() -> None:
     ignored = (ROOT / ".funcignore").read_text(encoding="utf-8").split()
     assert {"infra", "scripts", "azure.yaml", "tests"} <= set(ignored)
+
+
+def test_the_local_host_and_the_simulator_are_not_shipped_with_the_app() -> None:
+    # devhost stands in for the Functions host locally; on Azure the platform's host and worker run the app.
+    ignored = (ROOT / ".funcignore").read_text(encoding="utf-8").split()
+    assert {"devhost", "simulator"} <= set(ignored)

@@ -1,5 +1,5 @@
-"""``GET /api/health``: called as the host calls it (indexed from the app, a real func.HttpRequest), and over real
-HTTP through the loopback function host, which enforces the function key."""
+"""``GET /api/health``: called through the real Functions worker (devhost), and over real HTTP through devhost's
+loopback server, which enforces the function key."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import azure.functions as func
 import pytest
 import requests
 
+import devhost
+from devhost.http_server import HttpServer
 from shared import health
-from tests.function_host import FunctionHost, indexed_functions
 
 from .conftest import by_name, failing
 
@@ -18,12 +19,14 @@ pytestmark = pytest.mark.azurite
 
 
 def call_health() -> func.HttpResponse:
-    request = func.HttpRequest("GET", "http://localhost:7071/api/health", headers={}, body=b"")
-    return indexed_functions()["health"].user_function(request)
+    called = devhost.worker().http("health", "GET", "http://localhost:7071/api/health")
+    called.raise_error()
+    assert called.response is not None
+    return called.response
 
 
 def test_the_health_function_requires_a_function_key():
-    trigger = indexed_functions()["health"].trigger()
+    trigger = devhost.worker().functions["health"].trigger()
     assert trigger["authLevel"].lower() == "function"
     assert trigger["route"] == "health" and [m.upper() for m in trigger["methods"]] == ["GET"]
 
@@ -81,7 +84,7 @@ def test_a_fix_shows_once_the_cache_expires_and_a_new_token_is_issued(tenant):
 
 def test_over_http_without_a_key_is_refused_and_with_one_answers(tenant):
     tenant.configure()
-    host = FunctionHost(indexed_functions())
+    host = HttpServer(devhost.worker())
     try:
         anonymous = requests.get(host.url("health", with_key=False), timeout=30)
         keyed = requests.get(host.url("health"), timeout=30)

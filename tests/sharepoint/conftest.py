@@ -1,5 +1,6 @@
-"""The app with its SharePoint settings against the simulated tenant, a real Azurite, and the function host on
-loopback HTTPS (so the simulator's webhook calls reach the real handler over the wire).
+"""The app with its SharePoint settings against the simulated tenant, a real Azurite, and the local Functions host
+(devhost: the real Python worker) on loopback HTTPS, so the simulator's webhook calls reach the real handler over the
+wire and the queue functions run on Azurite's messages.
 
 The app runs as a user-assigned managed identity holding the core's Graph permissions plus Sites.Selected, with
 a 'write' grant on the Partners site: the least-privileged set docs/sharepoint.md recommends.
@@ -8,6 +9,7 @@ a 'write' grant on the Partners site: the least-privileged set docs/sharepoint.m
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import ssl
 from collections.abc import Iterator
@@ -15,12 +17,14 @@ from typing import Any
 
 import pytest
 
+from devhost import worker
+from devhost.http_server import HttpServer
+from devhost.queues import QueueRunner, QueueSettings
 from shared import runtime
 from shared.cli import main as cli_main
 from shared.sharepoint import storage, subscriptions
 from shared.sharepoint.lists import reset_site_ids
 from simulator import Simulator
-from tests.function_host import AzuriteQueues, FunctionHost, indexed_functions
 
 QUEUES = ("sharepoint-notifications", "group-memberships", "group-memberships-poison",
           "sharepoint-notifications-poison")
@@ -34,12 +38,14 @@ class SharePointApp:
     def __init__(self, sim: Simulator, monkeypatch: pytest.MonkeyPatch, connection_string: str) -> None:
         self.sim = sim
         self.monkeypatch = monkeypatch
-        self.functions = indexed_functions()
-        self.queues = AzuriteQueues(connection_string, self.functions, max_dequeue_count=10)
+        self.worker = worker()
+        # host.json's settings, except that a failed message is retried at once: the tests do not wait 2 minutes.
+        settings = dataclasses.replace(QueueSettings.from_host_json(), visibility_timeout=0)
+        self.queues = QueueRunner(connection_string, self.worker, settings=settings)
         self.queues.clear(*QUEUES)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(sim.workdir / "tls" / "server.pem", sim.workdir / "tls" / "server.key")
-        self.host = FunctionHost(self.functions, send=self.queues.send, ssl_context=context)
+        self.host = HttpServer(self.worker, send=self.queues.send, ssl_context=context)
         self.site = sim.sharepoint.sites["/sites/partners"]
         identity = sim.identity.user_identity
         sim.identity.grant(identity.client_id, "Sites.Selected")

@@ -60,12 +60,7 @@ def test_daily_timer_recreates_a_vanished_subscription(sp_app):
     list_id = sp_app.provision()
     first = ensure_subscription()
     sp_app.sim.sharepoint.subscriptions.items.clear()  # expired or deleted by an admin
-    timer = sp_app.functions["sharepoint_subscription_renewal"].user_function
-
-    class Timer:
-        past_due = False
-
-    timer(Timer())
+    sp_app.worker.timer("sharepoint_subscription_renewal").raise_error()
     (subscription,) = sp_app.sim.sharepoint.subscriptions.of_list(list_id)
     assert subscription.id != first.subscription_id
     assert len(sp_app.sim.sharepoint.subscriptions.handshakes) == 2

@@ -1,16 +1,17 @@
-"""The webhook door, called as the host calls it (a real func.HttpRequest into the indexed function)."""
+"""The webhook door, called through the real Functions worker (devhost) with the request as the host sends it."""
 
 from __future__ import annotations
 
 import json
 import logging
 import uuid
+from urllib.parse import urlencode
 
 import azure.functions as func
 import pytest
 
+import devhost
 from shared import runtime
-from tests.function_host import Out, indexed_functions
 
 LIST_ID = str(uuid.uuid4())
 STATE = "a-long-client-state-secret-value"
@@ -23,14 +24,16 @@ def webhook(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SHAREPOINT_LIST_ID", LIST_ID)
     monkeypatch.setenv("SHAREPOINT_CLIENT_STATE", STATE)
     runtime.reset()
-    function = indexed_functions()["sharepoint_notifications"].user_function
+    host = devhost.worker()
 
     def call(body: bytes = b"", params: dict[str, str] | None = None) -> tuple[func.HttpResponse, list[str]]:
-        request = func.HttpRequest("POST", "https://app.example/api/sharepoint/notifications", params=params or {},
-                                   headers={"Content-Type": "application/json"}, body=body)
-        out = Out()
-        response = function(request, out)
-        return response, list(out.value or [])
+        query = f"?{urlencode(params)}" if params else ""
+        called = host.http("sharepoint_notifications", "POST",
+                           f"https://app.example/api/sharepoint/notifications{query}",
+                           headers={"Content-Type": "application/json"}, body=body)
+        called.raise_error()
+        assert called.response is not None
+        return called.response, called.outputs.get("sharepoint-notifications", [])
 
     yield call
     runtime.reset()
