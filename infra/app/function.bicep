@@ -192,7 +192,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.12'
+        version: '3.13'
       }
     }
   }

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -105,3 +106,11 @@ def test_a_failed_install_is_retried_on_the_next_run(checkout: Path) -> None:
                             capture_output=True, text=True, check=False, timeout=60)
     assert failed.returncode != 0
     assert not (checkout / ".venv" / ".requirements.sha256").exists()  # so the next run installs again
+
+
+def test_the_quick_start_python_is_the_one_infra_deploys() -> None:
+    setup = (ROOT / "scripts" / "dev-env.sh").read_text()
+    version = re.search(r"^DEV_PYTHON_VERSION=(\S+)", setup, re.MULTILINE)[1]
+    bicep = (ROOT / "infra" / "app" / "function.bicep").read_text()
+    assert re.search(r"name: 'python'\s+version: '([\d.]+)'", bicep)[1] == version
+    assert f'requires-python = ">={version}"' in (ROOT / "pyproject.toml").read_text()
