@@ -20,8 +20,8 @@ def vscode(name: str) -> dict:
 def http_routes() -> set[tuple[str, str]]:
     """(method, route) of every HTTP trigger in function_app.py, as the decorators declare them."""
     text = (ROOT / "function_app.py").read_text(encoding="utf-8")
-    return {(method, route) for route, methods in re.findall(r'@app\.route\(route="([^"]+)", methods=\[([^\]]+)\]', text)
-            for method in re.findall(r'"(\w+)"', methods)}
+    routes = re.findall(r'@app\.route\(route="([^"]+)", methods=\[([^\]]+)\]', text)
+    return {(method, route) for route, methods in routes for method in re.findall(r'"(\w+)"', methods)}
 
 
 def http_requests() -> list[tuple[str, str, str, str]]:
@@ -49,11 +49,11 @@ def test_test_http_points_at_the_local_host_of_the_readme():
 
 def test_test_http_bodies_are_json_and_the_first_invitation_is_valid():
     fields = {field.name for field in INVITATION_FIELDS}
-    invitations = [json.loads(body.replace("{{partners}}", "x")) for method, path, _, body in http_requests()
+    invitations = [json.loads(body.replace("{{partners}}", "x")) for _, path, _, body in http_requests()
                    if path == "invitations"]
     assert set(invitations[0]) <= fields and "email" in invitations[0]
     assert set(invitations[1]) - fields == {"groupID"}  # the deliberate mistake the comment promises
-    for method, path, headers, body in http_requests():
+    for _method, path, headers, body in http_requests():
         if body:
             json.loads(body.replace("{{partners}}", "x"))
             assert "Content-Type: application/json" in headers, path
