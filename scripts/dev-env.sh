@@ -101,7 +101,7 @@ dev_azurite() {
   # --skipApiVersionCheck for the newer Python storage SDK, and sends telemetry unless told not to.
   (cd "$dev_azurite_dir" && exec "$OLDPWD/node_modules/.bin/azurite" --silent --skipApiVersionCheck \
      --inMemoryPersistence --disableTelemetry \
-     --blobPort "$base" --queuePort $((base + 1)) --tablePort $((base + 2))) &
+     --blobPort "$base" --queuePort $((base + 1)) --tablePort $((base + 2)) >azurite.log 2>&1) &
   dev_azurite_pid=$!
   trap 'kill "$dev_azurite_pid" 2>/dev/null; rm -rf "$dev_azurite_dir"' EXIT
   for _ in $(seq 1 150); do
@@ -109,6 +109,7 @@ dev_azurite() {
     kill -0 "$dev_azurite_pid" 2>/dev/null || break
     sleep 0.2
   done
-  dev_say "Azurite did not start on ports $base-$((base + 2)) (is another program using them? set AZURITE_PORT_BASE)"
+  dev_say "Azurite did not start on ports $base-$((base + 2)) (is another program using them? set AZURITE_PORT_BASE):"
+  cat "$dev_azurite_dir/azurite.log" >&2 2>/dev/null || true
   return 1
 }

@@ -17,6 +17,7 @@ from azure.storage.queue import QueueClient, QueueServiceClient
 
 from shared import poison
 from shared.cli import main
+from tests.conftest import AZURITE_PORTS
 
 pytestmark = pytest.mark.azurite
 ROOT = Path(__file__).resolve().parents[2]
@@ -268,6 +269,9 @@ def test_list_says_when_the_queue_holds_more_than_one_peek_shows(queues, azurite
 
 
 def test_use_development_storage_reaches_azurite(queues, monkeypatch, capsys):
+    if AZURITE_PORTS["queue"] != 10001:
+        # UseDevelopmentStorage=true means Azurite's fixed ports; AZURITE_PORT_BASE moved the test's Azurite elsewhere.
+        pytest.skip("UseDevelopmentStorage=true needs Azurite on 10000-10002 (AZURITE_PORT_BASE is set)")
     service, _, poison_name = queues
     message_id = service.get_queue_client(poison_name).send_message(envelope(MEMBERSHIP)).id
     monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
