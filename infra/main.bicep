@@ -72,8 +72,21 @@ param maximumInstanceCount int = 100
 @description('Flex Consumption instance memory size in MB.')
 param instanceMemoryMB int = 2048
 
-@description('Object id of a developer to give the same storage data roles (to run cli.py against Azure); empty = nobody.')
-param developerPrincipalId string = ''
+// azd sets AZURE_PRINCIPAL_ID / AZURE_PRINCIPAL_TYPE to whoever runs it (main.parameters.json).
+@description('Object id of the person running azd: gets read and re-drive rights on the poison queues only; empty = nobody.')
+param principalId string = ''
+
+@allowed(['User', 'ServicePrincipal'])
+@description('What principalId is (azd: User, or ServicePrincipal when signed in as one).')
+param principalType string = 'User'
+
+// ---- network ----
+
+@description('Subnet id for the app\'s virtual network integration (delegated to Microsoft.App/environments). When set, storage refuses every network but this subnet and storageAllowedIpRanges; empty = storage reachable from any network (still Entra ID only).')
+param appSubnetId string = ''
+
+@description('Comma-separated public IPs or CIDR ranges also let through to storage when appSubnetId is set (e.g. where you run cli.py poison); empty = none.')
+param storageAllowedIpRanges string = ''
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -89,11 +102,18 @@ var queueNames = [
   'guest-invitations-poison'
   'sharepoint-notifications'
 ]
+// What `cli.py poison` touches: each poison queue and the queue its messages are re-driven to.
+var poisonQueueNames = [
+  'group-memberships'
+  'group-memberships-poison'
+  'guest-invitations'
+  'guest-invitations-poison'
+]
 var tableNames = [
   'sharepointstate'
 ]
 
-resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
   location: location
   tags: tags
@@ -109,6 +129,8 @@ module storage 'app/storage.bicep' = {
     deploymentContainerName: deploymentContainerName
     queueNames: queueNames
     tableNames: tableNames
+    allowedSubnetId: appSubnetId
+    allowedIpRanges: empty(storageAllowedIpRanges) ? [] : split(storageAllowedIpRanges, ',')
   }
 }
 
@@ -138,6 +160,7 @@ module functionApp 'app/function.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    subnetId: appSubnetId
     allowedGroupIds: allowedGroupIds
     allowedEmailDomains: allowedEmailDomains
     blockedEmailDomains: blockedEmailDomains
@@ -159,7 +182,9 @@ module rbac 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     appPrincipalId: functionApp.outputs.principalId
-    developerPrincipalId: developerPrincipalId
+    principalId: principalId
+    principalType: principalType
+    poisonQueueNames: poisonQueueNames
   }
 }
 

@@ -3,7 +3,11 @@
 the two cannot drift. Served at ``GET /api/openapi.json`` and committed as ``openapi.json``.
 
 Connector extensions (learn.microsoft.com/connectors/custom-connectors/openapi-extensions): ``x-ms-summary`` is the
-label the designer shows, ``x-ms-visibility`` ``important``/``advanced`` sorts fields into the card or "advanced".
+label the designer shows (Title Case, as certification asks), ``x-ms-visibility`` ``important``/``advanced`` sorts
+fields into the card or "advanced". ``info.contact`` and ``x-ms-connector-metadata`` (Website, Privacy policy,
+Categories) are what certification asks of the definition, and :func:`api_properties` is the ``apiProperties.json``
+that goes beside it (learn.microsoft.com/connectors/custom-connectors/certification-submission); both are committed
+(``openapi.json``, ``apiProperties.json``) and a test keeps them equal to what this module generates.
 """
 
 from __future__ import annotations
@@ -24,18 +28,32 @@ _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,
 # The designer's label and placement for each request field. A field added to the model without a label here makes
 # the generator fail (KeyError), so the connector never shows a raw JSON name.
 LABELS: dict[str, tuple[str, str]] = {
-    "email": ("Email address", "important"),
-    "displayName": ("Display name", "important"),
-    "groupIds": ("Group ids", "important"),
-    "redirectUrl": ("Redirect URL after redemption", "advanced"),
-    "sendInvitationMessage": ("Send the invitation email", "important"),
-    "message": ("Custom message", "advanced"),
-    "messageLanguage": ("Message language", "advanced"),
-    "ccRecipients": ("Copy the invitation to", "advanced"),
-    "resendInvitation": ("Resend to a guest who has not redeemed", "advanced"),
-    "requestId": ("Request id", "advanced"),
+    "email": ("Email Address", "important"),
+    "displayName": ("Display Name", "important"),
+    "groupIds": ("Group IDs", "important"),
+    "redirectUrl": ("Redirect URL After Redemption", "advanced"),
+    "sendInvitationMessage": ("Send the Invitation Email", "important"),
+    "message": ("Custom Message", "advanced"),
+    "messageLanguage": ("Message Language", "advanced"),
+    "ccRecipients": ("Copy the Invitation To", "advanced"),
+    "resendInvitation": ("Resend to a Guest Who Has Not Redeemed", "advanced"),
+    "requestId": ("Request ID", "advanced"),
 }
-ITEM_LABELS = {"groupIds": "Group id", "ccRecipients": "Email address"}
+ITEM_LABELS = {"groupIds": "Group ID", "ccRecipients": "Email Address"}
+
+# Who publishes the connector. The app is deployed by each organization for its own tenant, so these are
+# placeholders on the reserved .example domain (RFC 2606): replace them with your own before submitting
+# (docs/logic-apps.md, "Certifying the connector"); nothing else needs editing.
+PUBLISHER = "Your organization"
+CONTACT = {"name": "Guest onboarding operators", "url": "https://your-organization.example/guest-onboarding",
+           "email": "guest-onboarding@your-organization.example"}
+CONNECTOR_METADATA = [
+    {"propertyName": "Website", "propertyValue": CONTACT["url"]},
+    {"propertyName": "Privacy policy", "propertyValue": "https://your-organization.example/privacy"},
+    # From the certification list of categories: guests are an access (security) and IT operations concern.
+    {"propertyName": "Categories", "propertyValue": "IT Operations;Security"},
+]
+ICON_BRAND_COLOR = "#0F6CBD"  # certification refuses white and the default #007ee5
 
 # status -> (description, problem types it can carry). Problem types are the kinds of shared.problems and
 # shared.onboarding; tests probe the real handler for each status.
@@ -66,7 +84,9 @@ def openapi_document(host: str = PLACEHOLDER_HOST) -> dict[str, Any]:
             "title": "Guest onboarding",
             "description": "Invite people to your Microsoft 365 tenant as B2B guests and add them to groups.",
             "version": "1.0",
+            "contact": dict(CONTACT),
         },
+        "x-ms-connector-metadata": [dict(item) for item in CONNECTOR_METADATA],
         "host": host,
         "basePath": "/api",
         "schemes": ["https"],
@@ -91,6 +111,37 @@ def openapi_document(host: str = PLACEHOLDER_HOST) -> dict[str, Any]:
 def openapi_json(host: str = PLACEHOLDER_HOST) -> str:
     """The document as the text served and committed (stable key order, trailing newline)."""
     return json.dumps(openapi_document(host), indent=2, ensure_ascii=False) + "\n"
+
+
+def api_properties() -> dict[str, Any]:
+    """``apiProperties.json``: the connection's one parameter (the function key, as the document's
+    ``securityDefinitions`` declares it), the icon colour, publisher and stack owner."""
+    key = openapi_document()["securityDefinitions"]["functionKey"]
+    return {
+        "properties": {
+            "connectionParameters": {
+                "api_key": {
+                    "type": "securestring",
+                    "uiDefinition": {
+                        "displayName": "Function Key",
+                        "description": key["description"],
+                        "tooltip": f"Sent as the {key['name']} header",
+                        "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
+                    },
+                },
+            },
+            "iconBrandColor": ICON_BRAND_COLOR,
+            "capabilities": [],
+            "publisher": PUBLISHER,
+            "stackOwner": PUBLISHER,
+            "policyTemplateInstances": [],
+        },
+    }
+
+
+def api_properties_json() -> str:
+    """apiProperties.json as committed (stable key order, trailing newline)."""
+    return json.dumps(api_properties(), indent=2, ensure_ascii=False) + "\n"
 
 
 def served_openapi_json(host_header: str | None) -> str:
@@ -123,7 +174,7 @@ def _invite_operation() -> dict[str, Any]:
         "parameters": [
             {"name": "body", "in": "body", "required": True, "schema": {"$ref": "#/definitions/InvitationRequest"}},
             {"name": REQUEST_ID_HEADER, "in": "header", "required": False, "type": "string",
-             "pattern": REQUEST_ID_PATTERN, "maxLength": 128, "x-ms-summary": "Correlation id",
+             "pattern": REQUEST_ID_PATTERN, "maxLength": 128, "x-ms-summary": "Correlation ID",
              "x-ms-visibility": "internal",
              "description": "Correlation id echoed as requestId when the body has none."},
         ],
@@ -158,14 +209,14 @@ def _result_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["requestId", "email", "userId", "invited", "groups"],
         "properties": {
-            "requestId": {**string, "x-ms-summary": "Request id"},
-            "email": {**string, "x-ms-summary": "Email address"},
-            "userId": {**string, "format": "uuid", "x-ms-summary": "User id",
+            "requestId": {**string, "x-ms-summary": "Request ID"},
+            "email": {**string, "x-ms-summary": "Email Address"},
+            "userId": {**string, "format": "uuid", "x-ms-summary": "User ID",
                        "description": "The directory object id of the guest (or existing user)."},
-            "userType": {**string, "x-nullable": True, "x-ms-summary": "User type", "description": "Guest or Member."},
+            "userType": {**string, "x-nullable": True, "x-ms-summary": "User Type", "description": "Guest or Member."},
             "invited": {"type": "boolean", "x-ms-summary": "Invited",
                         "description": "True when this call created an invitation."},
-            "invitationStatus": {**string, "x-nullable": True, "x-ms-summary": "Invitation status",
+            "invitationStatus": {**string, "x-nullable": True, "x-ms-summary": "Invitation Status",
                                  "description": "PendingAcceptance, Accepted, Completed… (null when unknown)."},
             "inviteRedeemUrl": {**string, "x-nullable": True, "x-ms-summary": "Redeem URL",
                                 "description": "The invitation's redemption link (null when no invitation was sent)."},
@@ -180,7 +231,7 @@ def _group_status_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["groupId", "status"],
         "properties": {
-            "groupId": {"type": "string", "format": "uuid", "x-ms-summary": "Group id"},
+            "groupId": {"type": "string", "format": "uuid", "x-ms-summary": "Group ID"},
             "status": {"type": "string", "enum": ["queued"], "x-ms-summary": "Status",
                        "description": "queued: the membership is added by the group-memberships queue."},
         },
@@ -196,19 +247,19 @@ def _problem_schema() -> dict[str, Any]:
         "description": "RFC 9457 problem details (application/problem+json).",
         "required": ["type", "title", "status", "detail", "requestId"],
         "properties": {
-            "type": {"type": "string", "x-ms-summary": "Problem type", "enum": kinds},
+            "type": {"type": "string", "x-ms-summary": "Problem Type", "enum": kinds},
             "title": {"type": "string", "x-ms-summary": "Title"},
             "status": {"type": "integer", "x-ms-summary": "Status"},
             "detail": {"type": "string", "x-ms-summary": "Detail"},
             "errors": {"type": "array", "items": {"$ref": "#/definitions/FieldError"}, "x-ms-summary": "Errors"},
-            "requestId": {"type": "string", "x-ms-summary": "Request id"},
-            "limit": {"type": "integer", "x-ms-summary": "Size limit (bytes)"},
-            "settings": {"type": "array", "items": {}, "x-ms-summary": "Settings involved",
+            "requestId": {"type": "string", "x-ms-summary": "Request ID"},
+            "limit": {"type": "integer", "x-ms-summary": "Size Limit (Bytes)"},
+            "settings": {"type": "array", "items": {}, "x-ms-summary": "Settings Involved",
                          "description": "Names (403) or {name, message} objects (503) of the app settings."},
-            "requiredPermission": {"type": "string", "x-ms-summary": "Missing Graph permission"},
-            "graphError": {**free, "x-ms-summary": "Graph error",
+            "requiredPermission": {"type": "string", "x-ms-summary": "Missing Graph Permission"},
+            "graphError": {**free, "x-ms-summary": "Graph Error",
                            "description": "Graph's status, code, message and graphRequestId."},
-            "credentialError": {**free, "x-ms-summary": "Credential error"},
+            "credentialError": {**free, "x-ms-summary": "Credential Error"},
         },
     }
 

@@ -14,6 +14,8 @@ param deploymentContainerName string
 param applicationInsightsName string
 param maximumInstanceCount int
 param instanceMemoryMB int
+@description('Virtual network integration subnet (delegated to Microsoft.App/environments); empty = none.')
+param subnetId string = ''
 
 param allowedGroupIds string
 param allowedEmailDomains string
@@ -30,7 +32,7 @@ param sharepointNotificationUrl string
 
 var userAssigned = identityType == 'UserAssigned'
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+resource storage 'Microsoft.Storage/storageAccounts@2026-09-01' existing = {
   name: storageAccountName
 }
 
@@ -38,13 +40,13 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
   name: applicationInsightsName
 }
 
-resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = if (userAssigned) {
+resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' = if (userAssigned) {
   name: identityName
   location: location
   tags: tags
 }
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+resource plan 'Microsoft.Web/serverfarms@2025-05-01' = {
   name: planName
   location: location
   tags: tags
@@ -152,7 +154,7 @@ var contractSettings = [
   }
 ]
 
-resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+resource functionApp 'Microsoft.Web/sites@2025-05-01' = {
   name: name
   location: location
   tags: union(tags, { 'azd-service-name': 'api' })
@@ -168,6 +170,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: empty(subnetId) ? null : subnetId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
@@ -204,3 +207,21 @@ output uri string = 'https://${functionApp.properties.defaultHostName}'
 output principalId string = userAssigned ? appIdentity.properties.principalId : functionApp.identity.principalId
 // Client id of the user-assigned identity; empty for system-assigned (the grant script looks its appId up in Graph).
 output clientId string = userAssigned ? appIdentity.properties.clientId : ''
+
+// No basic-auth (user name and password) publishing: FTP and the SCM site accept only Entra ID, which is what
+// azd and `func azure functionapp publish` use (learn.microsoft.com/azure/app-service/configure-basic-auth-disable).
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-05-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-05-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}

@@ -6,7 +6,12 @@
 param storageAccountName string
 param applicationInsightsName string
 param appPrincipalId string
-param developerPrincipalId string = ''
+@description('Object id of the person (or service principal) running azd: it gets what reading and re-driving poison queues needs; empty = nobody.')
+param principalId string = ''
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param principalType string = 'User'
+@description('The queues the principal may read and re-drive: each poison queue and the queue its messages go back to.')
+param poisonQueueNames array = []
 
 // Storage Blob Data Owner: the host's own blobs (leases, keys) and the Flex deployment package need it
 // (learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity).
@@ -24,9 +29,21 @@ var storageRoles = [
   storageTableDataContributor
 ]
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+resource storage 'Microsoft.Storage/storageAccounts@2026-09-01' existing = {
   name: storageAccountName
 }
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2026-09-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource poisonQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2026-09-01' existing = [
+  for queueName in poisonQueueNames: {
+    parent: queueService
+    name: queueName
+  }
+]
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
@@ -54,15 +71,17 @@ resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// Optional: the same storage data roles for one developer, so `python cli.py poison` can read the Azure queues.
-resource developerStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for roleId in (empty(developerPrincipalId) ? [] : storageRoles): {
-    name: guid(storage.id, developerPrincipalId, roleId)
-    scope: storage
+// The person running azd (AZURE_PRINCIPAL_ID): `python cli.py poison list/requeue` peeks, receives and deletes on a
+// poison queue and sends to the queue it came from, which is Storage Queue Data Contributor on those queues and
+// nothing else: no blob role (the deployment package and the host's keys stay out of reach), no table, no account.
+resource principalPoisonQueueRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (queueName, i) in (empty(principalId) ? [] : poisonQueueNames): {
+    name: guid(poisonQueues[i].id, principalId, storageQueueDataContributor)
+    scope: poisonQueues[i]
     properties: {
-      principalId: developerPrincipalId
-      principalType: 'User'
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+      principalId: principalId
+      principalType: principalType
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributor)
     }
   }
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
+import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -164,7 +165,10 @@ def _complete_result(cells: dict[str, str | None]) -> RowResult | None:
 
 
 def default_results_path(csv_path: str | Path, *, demo: bool = False) -> Path:
-    """invitees.csv -> invitees.results.csv beside it (invitees.demo-results.csv for the embedded demo tenant, so
-    a demo run never makes a later run on a real tenant skip rows)."""
+    """invitees.csv -> invitees.results.csv beside it. For the embedded demo tenant, invitees.demo-results.csv in a
+    new private temporary folder: each demo run is a fresh simulated tenant with nothing to resume, so it leaves
+    nothing beside the CSV (a clone's examples/ stays clean) and never makes a real run skip rows."""
     path = Path(csv_path)
-    return path.with_name(f"{path.stem}.{'demo-results' if demo else 'results'}.csv")
+    if demo:
+        return Path(tempfile.mkdtemp(prefix="guest-onboarding-demo-")) / f"{path.stem}.demo-results.csv"
+    return path.with_name(f"{path.stem}.results.csv")

@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"rows in flight at once (1-{MAX_CONCURRENCY}, default 8); the pace stays within "
                              "Graph's limits whatever N is")
     parser.add_argument("--results", metavar="OUT.csv",
-                        help="the results file (default: FILE.results.csv beside FILE.csv); reused to resume")
+                        help="the results file (default: FILE.results.csv beside FILE.csv; on the demo tenant a new "
+                             "temporary folder); reused to resume")
     parser.add_argument("--verbose", action="store_true", help="print the app's structured log records")
     parser.set_defaults(handler=run_bulk_command)
 
@@ -153,6 +154,9 @@ def _run(path: str | Path, rows: list[BulkRow], settings: Settings, options: Bul
     except ResultsFileError as error:
         print(f"error: {error}", file=err)
         return EXIT_USAGE
+    if demo and not options.results:
+        out.write(f"Demo tenant: results go to {results.path} (a temporary folder; nothing is written beside "
+                  f"{Path(path).name}).\n")
     if demo and history:
         # Each demo run is a fresh simulated tenant: an earlier run's users and results mean nothing in it.
         out.write(f"Demo tenant: starting {results.path} afresh (a new simulated tenant each run).\n")

@@ -250,3 +250,85 @@ def test_each_documented_problem_is_what_the_handler_answers(app, status):
 def test_every_documented_problem_status_has_a_probe():
     assert {int(status) for status in OPERATION["responses"] if status not in ("200", "201", "default")} == set(
         PROBLEMS)
+
+
+# ---- ready to certify (issue 16): contact, connector metadata, Title Case labels, apiProperties.json ------------
+# The categories certification accepts (learn.microsoft.com/connectors/custom-connectors/certification-submission).
+CATEGORIES = {"AI", "Business Management", "Business Intelligence", "Collaboration", "Commerce", "Communication",
+              "Content and Files", "Finance", "Data", "Human Resources", "Internet of Things", "IT Operations",
+              "Lifestyle and Entertainment", "Marketing", "Productivity", "Sales and CRM", "Security",
+              "Social Media", "Website"}
+SMALL_WORDS = {"a", "an", "the", "and", "or", "to", "of", "for", "in", "on", "at", "by"}
+
+
+def summaries(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [text for item in node for text in summaries(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node["x-ms-summary"]] if isinstance(node.get("x-ms-summary"), str) else []
+    return own + [text for value in node.values() for text in summaries(value)]
+
+
+def is_title_case(label: str) -> bool:
+    words = label.split()
+    return all(word.lstrip("(")[0].isupper() or (index > 0 and word in SMALL_WORDS)
+               for index, word in enumerate(words))
+
+
+def test_is_title_case_tells_title_case_from_sentence_case():
+    assert is_title_case("Resend to a Guest Who Has Not Redeemed") and is_title_case("Size Limit (Bytes)")
+    assert not is_title_case("Email address") and not is_title_case("the Email")
+
+
+def test_every_designer_label_is_title_case():
+    labels = summaries(DOC)
+    assert len(labels) > 20
+    assert [label for label in labels if not is_title_case(label)] == []
+
+
+def test_the_definition_carries_contact_and_connector_metadata():
+    contact = DOC["info"]["contact"]
+    assert contact["name"] and contact["url"].startswith("https://") and "@" in contact["email"]
+    metadata = {item["propertyName"]: item["propertyValue"] for item in DOC["x-ms-connector-metadata"]}
+    assert set(metadata) == {"Website", "Privacy policy", "Categories"}
+    assert metadata["Website"].startswith("https://") and metadata["Privacy policy"].startswith("https://")
+    assert set(metadata["Categories"].split(";")) <= CATEGORIES
+
+
+API_PROPERTIES_SCHEMA = {  # apiProperties.json as certified connectors carry it (paconn's file layout)
+    "type": "object", "required": ["properties"], "additionalProperties": False,
+    "properties": {"properties": {
+        "type": "object", "additionalProperties": False,
+        "required": ["connectionParameters", "iconBrandColor", "capabilities", "publisher", "stackOwner"],
+        "properties": {
+            "connectionParameters": {"type": "object", "minProperties": 1, "additionalProperties": {
+                "type": "object", "required": ["type", "uiDefinition"],
+                "properties": {"type": {"enum": ["string", "securestring", "oauthSetting", "int", "bool"]},
+                               "uiDefinition": {"type": "object", "required": ["displayName", "description",
+                                                                               "constraints"]}}}},
+            "iconBrandColor": {"type": "string", "pattern": "^#[0-9A-Fa-f]{6}$"},
+            "capabilities": {"type": "array", "items": {"type": "string"}},
+            "publisher": {"type": "string", "minLength": 1},
+            "stackOwner": {"type": "string", "minLength": 1},
+            "policyTemplateInstances": {"type": "array"},
+        }}},
+}
+
+
+def test_the_committed_api_properties_json_is_the_generated_one_and_well_formed():
+    from shared.openapi import api_properties_json
+    text = (ROOT / "apiProperties.json").read_text(encoding="utf-8")
+    assert text == api_properties_json(), "regenerate apiProperties.json (docs/logic-apps.md)"
+    properties = json.loads(text)
+    jsonschema.Draft7Validator(API_PROPERTIES_SCHEMA).validate(properties)
+    assert properties["properties"]["iconBrandColor"].lower() not in ("#ffffff", "#007ee5")  # refused colours
+
+
+def test_the_connection_asks_for_exactly_the_key_the_document_declares():
+    from shared.openapi import api_properties
+    (parameter,) = api_properties()["properties"]["connectionParameters"].values()
+    assert parameter["type"] == "securestring"  # never shown in clear text, as a function key must not be
+    assert parameter["uiDefinition"]["constraints"]["clearText"] is False
+    (scheme,) = DOC["securityDefinitions"].values()
+    assert scheme["type"] == "apiKey" and scheme["name"] in parameter["uiDefinition"]["tooltip"]

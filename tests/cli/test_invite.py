@@ -37,6 +37,24 @@ def test_the_readme_quick_start_runs_on_the_embedded_demo_tenant() -> None:
     assert f"Partners ({PARTNERS}): added after" in completed.stdout
 
 
+def test_a_demo_bulk_run_writes_its_results_to_a_printed_temporary_folder_not_beside_the_csv(tmp_path) -> None:
+    folder, temp = tmp_path / "examples", tmp_path / "tmp"
+    folder.mkdir()
+    temp.mkdir()
+    sample = folder / "bulk-invite-sample.csv"
+    sample.write_bytes((ROOT / "examples" / "bulk-invite-sample.csv").read_bytes())
+    env = {name: value for name, value in os.environ.items() if name not in SETTINGS} | {"TMPDIR": str(temp)}
+    completed = subprocess.run([sys.executable, "cli.py", "bulk", str(sample)], cwd=ROOT, env=env,  # noqa: S603
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert sorted(folder.iterdir()) == [sample]  # nothing beside the CSV: a clone's examples/ stays clean
+    printed = [line.removeprefix("Results: ") for line in completed.stdout.splitlines() if line.startswith("Results: ")]
+    results = Path(printed[0])
+    assert results.is_file() and results.parent.parent == temp and results.parent.name.startswith("guest-onboarding-")
+    assert str(results) in completed.stdout.splitlines()[1]  # said before the run starts, too
+    assert results.read_text(encoding="utf-8").count(",done,") == 4
+
+
 def test_help_names_the_demo_groups() -> None:
     text = build_parser()._subparsers._group_actions[0].choices["invite"].format_help()
     assert PARTNERS in text and "Partners" in text and "nothing real" in text
