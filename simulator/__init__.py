@@ -18,6 +18,7 @@ from typing import Any
 
 from .clock import Clock
 from .errors import GraphError, too_many_requests
+from .keys import KeySource
 from .server import Fault, Faults, Listener, Route, Service, Stats
 from .tls import create_certificates
 from .tokens import TokenIssuer
@@ -49,6 +50,7 @@ class Simulator:
         workdir: str | Path | None = None,
         tenant_id: str = DEFAULT_TENANT_ID,
         tenant_domain: str = DEFAULT_TENANT_DOMAIN,
+        fresh_keys: bool = False,
     ) -> None:
         from .graph import GraphBackend
         from .identity import IdentityBackend
@@ -63,7 +65,10 @@ class Simulator:
         self.clock = Clock(time_scale)
         self.faults = Faults(random_seed)
         self.stats = Stats()
-        self.tokens = TokenIssuer()
+        # RSA keys are lent from a process-wide pool (simulator/keys.py) unless fresh_keys: generating them is most
+        # of a start's cost. Certificates, the token kid, secrets and the identity header stay per instance.
+        self.keys = KeySource(fresh=fresh_keys)
+        self.tokens = TokenIssuer(self.keys.key("token-signing"))
         self.identity_header = secrets.token_hex(16)  # what the host puts in IDENTITY_HEADER
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="graph-sim-"))
@@ -93,7 +98,7 @@ class Simulator:
                                    request_id_headers=("request-id", "SPRequestGuid"))]
 
     def start(self) -> Simulator:
-        files = create_certificates(self.workdir / "tls")
+        files = create_certificates(self.workdir / "tls", keys=self.keys)
         self.ca_path = files.ca_path
         context = files.server_context()
         for service in self._services():

@@ -117,7 +117,8 @@ class IdentityBackend:
         if secret:
             app.secret = secret if isinstance(secret, str) else secrets.token_urlsafe(30)
         if certificate:
-            app.certificate = create_client_certificate(self.sim.workdir / "identity", f"app-{client_id}")
+            app.certificate = create_client_certificate(self.sim.workdir / "identity", f"app-{client_id}",
+                                                        self.sim.keys.certificate_key())
         with self.lock:
             self.apps[client_id] = app
         return app
