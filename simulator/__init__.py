@@ -51,6 +51,8 @@ class Simulator:
         tenant_id: str = DEFAULT_TENANT_ID,
         tenant_domain: str = DEFAULT_TENANT_DOMAIN,
         fresh_keys: bool = False,
+        lag_answers: str | tuple[str, ...] = "not-found",
+        mi_token_cache: float = 0.0,
     ) -> None:
         from .graph import GraphBackend
         from .identity import IdentityBackend
@@ -74,6 +76,8 @@ class Simulator:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="graph-sim-"))
         self.identity = IdentityBackend(self)
         self.graph = GraphBackend(self)
+        self.graph.set_lag_answers(lag_answers)
+        self.identity.mi_token_cache = mi_token_cache
         self._listeners: dict[str, Listener] = {}
         self._seed = seed
         self.ca_path: Path | None = None

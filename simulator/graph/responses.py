@@ -76,9 +76,11 @@ class GraphApi:
         search = request.arg("$search")
         if search is not None and not eventual:
             raise exceptions.search_needs_eventual()
-        if count and not eventual:
-            raise exceptions.count_needs_eventual()
+        # Without the header Graph ignores $count=true ("@odata.count is missing even if the query is successful",
+        # MGDC concepts/aad-advanced-queries.md); it still refuses advanced operators below.
+        counted = count and eventual
         predicate = _search_predicate(search)
+        keys = None
         text = request.arg("$filter")
         if text is not None:
             try:
@@ -88,10 +90,11 @@ class GraphApi:
             if parsed.advanced and not (eventual and count):
                 raise exceptions.unsupported_filter(parsed.advanced[0])
             predicate = _both(predicate, parsed.predicate)
+            keys = parsed.keys  # $search and $filter are both applied: the filter's keys still narrow
         fields = _select(request)
-        users = self.backend.list_users(predicate)
+        users = self.backend.list_users(predicate, keys)
         body = self._page(request, users, fields, "users")
-        if count:
+        if counted:
             body = {"@odata.context": body["@odata.context"], "@odata.count": len(users), **body}
         return odata(200, body)
 
@@ -138,7 +141,7 @@ class GraphApi:
         body = _json(request)
         reference = body.get("@odata.id") if isinstance(body, dict) else None
         user_id = self._referenced_id(request, reference, "@odata.id")
-        self.backend.add_members(request.path_params["id"], [user_id])
+        self.backend.add_members(request.path_params["id"], [user_id], set(claims.get("roles") or ()))
         return Response.empty(204)
 
     def update_group(self, request: Request) -> Response:
@@ -158,7 +161,7 @@ class GraphApi:
         ids = [self._referenced_id(request, ref, "@odata.bind") for ref in references]
         with self.backend.lock:
             if ids:
-                self.backend.add_members(group.id, ids)
+                self.backend.add_members(group.id, ids, set(claims.get("roles") or ()))
             if isinstance(body.get("displayName"), str):
                 group.display_name = body["displayName"]
         return Response.empty(204)
