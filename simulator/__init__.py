@@ -167,6 +167,10 @@ class Simulator:
 
     # ---- faults --------------------------------------------------------------------------------------------
     def _fault_response(self, request: Request, fault: Fault) -> Response:
+        if request.service == "msi":
+            from .identity.exceptions import managed_identity_fault
+
+            raise managed_identity_fault(fault.status or 500, fault.retry_after)
         if fault.status == 429:
             raise too_many_requests(fault.retry_after)
         headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
