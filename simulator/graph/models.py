@@ -30,6 +30,10 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "write_groups": ("Group.ReadWrite.All", "Directory.ReadWrite.All"),
     # group-post-members.md: adding to a role-assignable group needs this on top of a member-writing role.
     "write_role_assignable_members": ("RoleManagement.ReadWrite.Directory",),
+    "write_sponsors": ("User.ReadWrite.All",),  # user-post-sponsors.md: no higher one
+    # user-delete.md and the permissions reference: User.DeleteRestore.All is the least privileged; Directory.
+    # ReadWrite.All does not allow deleting users.
+    "delete_users": ("User.DeleteRestore.All", "User.ReadWrite.All"),
 }
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -98,6 +102,8 @@ class GraphBackend:
         self._lag_turn = 0
         self.index = UserIndex()
         self._emails_to: Counter[str] = Counter()  # case-folded address (to or cc) -> emails recorded
+        # DELETE members/{id}/$ref for a non-member: "not-found" (404) or "removed-do-not-exist" (400), both seen.
+        self.not_member_answer = "not-found"
         self.limits: dict[str, Budget] = default_limits()
         self.member_add_attempts: Counter[tuple[str, str]] = Counter()
         self.replication_hides_lookups = False  # True: unreplicated users are missing from GET /users too
@@ -122,7 +128,7 @@ class GraphBackend:
                 "userType": user_type, "externalUserState": external_user_state,
                 "creationType": creation_type, "givenName": None, "surname": None, "jobTitle": None,
                 "mobilePhone": None, "officeLocation": None, "preferredLanguage": None, "businessPhones": [],
-                "mailNickname": mail.split("@")[0],
+                "mailNickname": mail.split("@")[0], "accountEnabled": True,
             }
             if user_id in self.users:
                 self.index.remove(self.users[user_id])
@@ -275,6 +281,19 @@ class GraphBackend:
             raise exceptions.guests_not_allowed()
         if user_id in group.members:
             raise exceptions.already_member()
+
+    def delete_user(self, user_id: str) -> None:
+        """Remove a user from the directory, its groups and every sponsor list (user-delete.md)."""
+        with self.lock:
+            user = self.users.pop(user_id)
+            self.index.remove(user)
+            self._visible_at.pop(user_id, None)
+            for group in self.groups.values():
+                if user_id in group.members:
+                    group.members.remove(user_id)
+            for other in self.users.values():
+                if user_id in other.get("sponsors", ()):
+                    other["sponsors"].remove(user_id)
 
     def set_lag_answers(self, names: str | tuple[str, ...] | list[str]) -> None:
         """Which shapes lag takes, in turn: names of exceptions.LAG_ANSWERS, or "all" for every one."""

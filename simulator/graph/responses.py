@@ -19,7 +19,8 @@ GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 USER_DEFAULT = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
                 "preferredLanguage", "surname", "userPrincipalName", "id")
 USER_SELECTABLE = {name.lower(): name for name in (*USER_DEFAULT, "otherMails", "proxyAddresses", "userType",
-                                                   "externalUserState", "creationType", "mailNickname")}
+                                                   "externalUserState", "creationType", "mailNickname",
+                                                   "accountEnabled")}
 GRAPH_HOSTS = ("graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn")
 MAX_BIND = 20  # members@odata.bind: "up to 20 members" per request (MGDC api/group-update.md)
 
@@ -168,6 +169,11 @@ class GraphApi:
 
     def _referenced_id(self, request: Request, reference: Any, annotation: str) -> str:
         """The object id in ".../v1.0/directoryObjects/{id}" (users/{id} too), on Graph's or the simulator's host."""
+        return self.referenced(request, reference, annotation, ("directoryObjects", "users"))[1]
+
+    def referenced(self, request: Request, reference: Any, annotation: str,
+                   kinds: tuple[str, ...]) -> tuple[str, str]:
+        """(kind, id) of a ".../v1.0/{kind}/{id}" reference on Graph's or the simulator's host."""
         error = exceptions.bad_request(f"Invalid URL format specified in {annotation} for members",
                                        "Request_BadRequest")
         if not isinstance(reference, str):
@@ -177,9 +183,17 @@ class GraphApi:
         segments = url.path.strip("/").split("/")
         if url.netloc not in hosts and url.hostname not in hosts:
             raise error
-        if len(segments) != 3 or segments[0] != "v1.0" or segments[1] not in ("directoryObjects", "users"):
+        if len(segments) != 3 or segments[0] != "v1.0" or segments[1] not in kinds:
             raise error
-        return segments[2]
+        return segments[1], segments[2]
+
+    @staticmethod
+    def json_body(request: Request) -> Any:
+        return _json(request)
+
+    @staticmethod
+    def odata(status: int, body: dict[str, Any]) -> Response:
+        return odata(status, body)
 
     # ---- paging -----------------------------------------------------------------------------------------------
     def _page(self, request: Request, items: list[dict[str, Any]], fields: tuple[str, ...],
