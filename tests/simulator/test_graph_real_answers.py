@@ -202,3 +202,18 @@ def test_index_follows_a_user_added_again_under_the_same_id(sim):
     assert sim.graph.user_by_mail("OLD@fabrikam.example")["id"] == PENDING_GUEST_ID
     found = graph_as(sim).get("/users", params={"$filter": f"mail eq '{PENDING_GUEST_MAIL}'"}).json()["value"]
     assert found == []
+
+
+# ---- the same behaviours from `python -m simulator` -------------------------------------------------------------
+def test_command_line_options_choose_each_behaviour():
+    from simulator.__main__ import apply_graph_options, parse_args
+
+    args = parse_args(["--lag-answers", "dont-exist", "not-valid-reference", "--mi-token-cache", "86400",
+                       "--repeat-invitation-email", "pending", "--write-retry-after", "315", "--port", "0"])
+    with Simulator(port=0, lag_answers=tuple(args.lag_answers), mi_token_cache=args.mi_token_cache) as sim:
+        apply_graph_options(sim, args)
+        assert sim.graph.lag_answers == ("dont-exist", "not-valid-reference")
+        assert sim.identity.mi_token_cache == 86400 and sim.graph.repeat_invitation_email == "pending"
+        assert sim.graph.limits["directory_writes"].retry_after == 315
+    with pytest.raises(SystemExit):
+        parse_args(["--lag-answers", "slow"])
