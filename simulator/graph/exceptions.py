@@ -38,6 +38,14 @@ def unsupported_filter(prop: str) -> GraphError:
                       f"Unsupported or invalid query filter clause specified for property '{prop}' of resource 'User'.")
 
 
+def operator_needs_advanced_query(operator: str) -> GraphError:
+    # The answer aad-advanced-queries.md shows for endsWith without ConsistencyLevel and $count.
+    return GraphError(400, "Request_UnsupportedQuery",
+                      f"Operator '{operator}' is not supported because the required parameters might be missing. Try "
+                      "adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to "
+                      "https://aka.ms/graph-docs/advanced-queries for more information")
+
+
 def search_needs_eventual() -> GraphError:
     return GraphError(400, "Request_UnsupportedQuery",
                       "Request with $search query parameter only works through MSGraph with a special request header: "

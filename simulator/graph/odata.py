@@ -135,7 +135,7 @@ class _Parser:
             value = _fold(self.literal())
             self.take("punct", ")")
             if lowered == "endswith":
-                self.advanced.append(prop)
+                self.advanced.append("endsWith()")  # an operator, not a property: its own error text
                 return (lambda user: _fold(user.get(prop) or "").endswith(value)), None
             return (lambda user: _fold(user.get(prop) or "").startswith(value)), None
         if lowered.endswith("/any"):

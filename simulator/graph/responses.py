@@ -89,7 +89,10 @@ class GraphApi:
             except FilterError:
                 raise exceptions.invalid_filter() from None
             if parsed.advanced and not (eventual and count):
-                raise exceptions.unsupported_filter(parsed.advanced[0])
+                first = parsed.advanced[0]
+                if first == "endsWith()":
+                    raise exceptions.operator_needs_advanced_query("endsWith")
+                raise exceptions.unsupported_filter(first)
             predicate = _both(predicate, parsed.predicate)
             keys = parsed.keys  # $search and $filter are both applied: the filter's keys still narrow
         fields = _select(request)
