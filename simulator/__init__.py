@@ -34,7 +34,13 @@ SERVICE_PORT_OFFSETS = {"login": 0, "graph": 1, "msi": 2, "sharepoint": 3}
 
 
 class Simulator:
-    """Starts the services on loopback; a context manager. All state lives in ``identity`` and ``graph``."""
+    """Starts the services on loopback; a context manager. All state lives in ``identity`` and ``graph``.
+
+    Where production answers in more than one way, the defaults keep the simulator's earlier behaviour and options
+    choose (docs/simulator.md): ``lag_answers`` the shapes replication lag takes on membership writes,
+    ``mi_token_cache`` how long the managed identity endpoint keeps a token with its old roles (simulated seconds,
+    0 = off), ``fresh_keys`` RSA keys of its own instead of the process-wide ones.
+    """
 
     def __init__(
         self,
