@@ -18,6 +18,7 @@ from typing import Any
 
 from .clock import Clock
 from .errors import GraphError, too_many_requests
+from .keys import KeySource
 from .server import Fault, Faults, Listener, Route, Service, Stats
 from .tls import create_certificates
 from .tokens import TokenIssuer
@@ -33,7 +34,13 @@ SERVICE_PORT_OFFSETS = {"login": 0, "graph": 1, "msi": 2, "sharepoint": 3}
 
 
 class Simulator:
-    """Starts the services on loopback; a context manager. All state lives in ``identity`` and ``graph``."""
+    """Starts the services on loopback; a context manager. All state lives in ``identity`` and ``graph``.
+
+    Where production answers in more than one way, the defaults keep the simulator's earlier behaviour and options
+    choose (docs/simulator.md): ``lag_answers`` the shapes replication lag takes on membership writes,
+    ``mi_token_cache`` how long the managed identity endpoint keeps a token with its old roles (simulated seconds,
+    0 = off), ``fresh_keys`` RSA keys of its own instead of the process-wide ones.
+    """
 
     def __init__(
         self,
@@ -49,6 +56,9 @@ class Simulator:
         workdir: str | Path | None = None,
         tenant_id: str = DEFAULT_TENANT_ID,
         tenant_domain: str = DEFAULT_TENANT_DOMAIN,
+        fresh_keys: bool = False,
+        lag_answers: str | tuple[str, ...] = "not-found",
+        mi_token_cache: float = 0.0,
     ) -> None:
         from .graph import GraphBackend
         from .identity import IdentityBackend
@@ -63,12 +73,17 @@ class Simulator:
         self.clock = Clock(time_scale)
         self.faults = Faults(random_seed)
         self.stats = Stats()
-        self.tokens = TokenIssuer()
+        # RSA keys are lent from a process-wide pool (simulator/keys.py) unless fresh_keys: generating them is most
+        # of a start's cost. Certificates, the token kid, secrets and the identity header stay per instance.
+        self.keys = KeySource(fresh=fresh_keys)
+        self.tokens = TokenIssuer(self.keys.key("token-signing"))
         self.identity_header = secrets.token_hex(16)  # what the host puts in IDENTITY_HEADER
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="graph-sim-"))
         self.identity = IdentityBackend(self)
         self.graph = GraphBackend(self)
+        self.graph.set_lag_answers(lag_answers)
+        self.identity.mi_token_cache = mi_token_cache
         self._listeners: dict[str, Listener] = {}
         self._seed = seed
         self.ca_path: Path | None = None
@@ -93,7 +108,7 @@ class Simulator:
                                    request_id_headers=("request-id", "SPRequestGuid"))]
 
     def start(self) -> Simulator:
-        files = create_certificates(self.workdir / "tls")
+        files = create_certificates(self.workdir / "tls", keys=self.keys)
         self.ca_path = files.ca_path
         context = files.server_context()
         for service in self._services():
@@ -158,6 +173,10 @@ class Simulator:
 
     # ---- faults --------------------------------------------------------------------------------------------
     def _fault_response(self, request: Request, fault: Fault) -> Response:
+        if request.service == "msi":
+            from .identity.exceptions import managed_identity_fault
+
+            raise managed_identity_fault(fault.status or 500, fault.retry_after)
         if fault.status == 429:
             raise too_many_requests(fault.retry_after)
         headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}

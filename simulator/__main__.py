@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from . import Simulator
+from .graph.exceptions import LAG_ANSWERS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,7 +35,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sharepoint-retry-scale", type=_non_negative, default=1.0, metavar="X",
                         help="multiplies SharePoint's 5-minute wait between webhook delivery retries "
                              "(default 1 = as SharePoint; 0.01 = 3 s)")
+    parser.add_argument("--lag-answers", nargs="+", default=["not-found"], metavar="SHAPE",
+                        choices=[*sorted(LAG_ANSWERS), "all"],
+                        help="how a membership write meets replication lag, in turn: "
+                             f"{', '.join(sorted(LAG_ANSWERS))} or all (default not-found)")
+    parser.add_argument("--mi-token-cache", type=_non_negative, default=0.0, metavar="SECONDS",
+                        help="the platform's managed identity token cache: old roles until it expires "
+                             "(about 86400 in Azure; default 0 = off)")
+    parser.add_argument("--repeat-invitation-email", choices=["never", "pending", "always"], default="never",
+                        help="whether a repeat invitation of an existing guest emails again (Graph: undocumented)")
+    parser.add_argument("--write-retry-after", type=int, metavar="SECONDS",
+                        help="Retry-After once the directory write budget is spent, held that long (e.g. 41, 315)")
     return parser.parse_args(argv)
+
+
+def apply_graph_options(sim: Simulator, args: argparse.Namespace) -> None:
+    """The Graph behaviours chosen on the command line (each documented in docs/simulator.md)."""
+    sim.graph.repeat_invitation_email = args.repeat_invitation_email
+    if args.write_retry_after is not None:
+        sim.graph.limits["directory_writes"].retry_after = args.write_retry_after
 
 
 def _non_negative(text: str) -> float:
@@ -157,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         args.workdir.mkdir(parents=True, exist_ok=True)
     sim = Simulator(seed=seed, replication_lag=args.replication_lag, time_scale=args.time_scale,
                     throttling=not args.no_throttling, token_lifetime=args.token_lifetime, host=args.host,
-                    port=args.port, workdir=args.workdir)
+                    port=args.port, workdir=args.workdir, lag_answers=tuple(args.lag_answers),
+                    mi_token_cache=args.mi_token_cache)
+    apply_graph_options(sim, args)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -50,6 +50,7 @@ class Fault:
     drop: bool = False  # close the connection without an answer
     drop_after: bool = False  # handle the request (its effects happen), then close without an answer
     body: bytes | None = None  # with status: answer this raw body (text/html), as a misbehaving proxy might
+    content_type: str = "text/html"  # of ``body``: e.g. an empty JSON-labelled 500, as App Service's MI endpoint sent
     probability: float = 1.0
     times: int | None = None  # affect at most this many requests; None = no limit
     hits: int = 0
@@ -198,7 +199,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         try:
             if fault and fault.status and fault.body is not None:
-                response = Response.text(fault.status, fault.body.decode("utf-8", "replace"), "text/html")
+                response = Response.text(fault.status, fault.body.decode("utf-8", "replace"), fault.content_type)
             elif fault and fault.status:
                 response = self.server.fault_response(request, fault)
             elif route is None:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .keys import KeySource
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,14 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def create_certificates(directory: Path, hostnames: tuple[str, ...] = ("localhost",)) -> CertificateFiles:
-    """Write ca.pem, server.pem and server.key into ``directory`` and return their paths."""
+def create_certificates(directory: Path, hostnames: tuple[str, ...] = ("localhost",),
+                        keys: KeySource | None = None) -> CertificateFiles:
+    """Write ca.pem, server.pem and server.key into ``directory`` and return their paths. The certificates are new
+    each time; their keys come from ``keys`` (the process-wide pool unless it says fresh)."""
+    keys = keys or KeySource()
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_key = keys.key("tls-ca")
     ca_name = _name("Guest onboarding simulator CA")
     ca_cert = (
         x509.CertificateBuilder()
@@ -60,7 +64,7 @@ def create_certificates(directory: Path, hostnames: tuple[str, ...] = ("localhos
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = keys.key("tls-server")
     alt_names: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
     alt_names += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
     cert = (

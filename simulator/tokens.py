@@ -21,8 +21,10 @@ class TokenError(Exception):
 
 
 class TokenIssuer:
-    def __init__(self) -> None:
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    def __init__(self, key: rsa.RSAPrivateKey | None = None) -> None:
+        # The key may be shared with other simulators of this process (simulator/keys.py); the kid never is, and
+        # verify() refuses a token whose kid is not this issuer's, as Entra's keys are per signing key.
+        self._key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = uuid.uuid4().hex
         self.issued: set[str] = set()  # every access token signed, so tests can check none reaches a log
 
@@ -35,6 +37,8 @@ class TokenIssuer:
 
     def verify(self, token: str, audiences: list[str]) -> dict[str, Any]:
         try:
+            if jwt.get_unverified_header(token).get("kid") != self.kid:
+                raise TokenError("Access token validation failure.")
             return jwt.decode(
                 token, self._key.public_key(), algorithms=["RS256"], audience=audiences,
                 options={"require": ["exp", "iat", "aud", "tid"]},

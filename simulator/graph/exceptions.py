@@ -38,15 +38,18 @@ def unsupported_filter(prop: str) -> GraphError:
                       f"Unsupported or invalid query filter clause specified for property '{prop}' of resource 'User'.")
 
 
+def operator_needs_advanced_query(operator: str) -> GraphError:
+    # The answer aad-advanced-queries.md shows for endsWith without ConsistencyLevel and $count.
+    return GraphError(400, "Request_UnsupportedQuery",
+                      f"Operator '{operator}' is not supported because the required parameters might be missing. Try "
+                      "adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to "
+                      "https://aka.ms/graph-docs/advanced-queries for more information")
+
+
 def search_needs_eventual() -> GraphError:
     return GraphError(400, "Request_UnsupportedQuery",
                       "Request with $search query parameter only works through MSGraph with a special request header: "
                       "'ConsistencyLevel: eventual'")
-
-
-def count_needs_eventual() -> GraphError:
-    return GraphError(400, "Request_UnsupportedQuery",
-                      "$count is not currently supported without the 'ConsistencyLevel: eventual' request header.")
 
 
 def unreadable_json() -> GraphError:
@@ -62,3 +65,27 @@ def bad_request(message: str, code: str = "BadRequest") -> GraphError:
 def unknown_property(name: str, entity: str) -> GraphError:
     return GraphError(400, "Request_BadRequest", f"Could not find a property named '{name}' on type "
                       f"'microsoft.graph.{entity}'.")
+
+
+# How Graph answers a membership write naming a user it has created but not yet replicated: each shape is seen in
+# production (docs/simulator.md "Replication lag" gives the source of each); GraphBackend.lag_answers picks them.
+def _references_do_not_exist(spelling: str) -> GraphError:
+    return GraphError(400, "Request_BadRequest",
+                      f"One or more added object references {spelling} exist for the following modified properties: "
+                      "'members'.")
+
+
+LAG_ANSWERS = {
+    "not-found": resource_not_found,  # 404 Request_ResourceNotFound (the default, as before)
+    "do-not-exist": lambda _id: _references_do_not_exist("do not"),
+    "dont-exist": lambda _id: _references_do_not_exist("don't"),
+    "not-valid-reference": lambda _id: GraphError(400, "Request_BadRequest", "Not a valid reference update."),
+    "directory-object-not-found": lambda _id: GraphError(
+        404, "Directory_ObjectNotFound", "Unable to read the company information from the directory."),
+}
+
+
+def role_assignable_needs_role_management() -> GraphError:
+    # group-post-members.md: a role-assignable group also needs RoleManagement.ReadWrite.Directory; the answer
+    # without it is the generic 403 (what public reports show).
+    return GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")

@@ -26,6 +26,7 @@ class SentEmail:
     invitation_id: str
     user_id: str
     at: float  # simulated time
+    repeat: bool = False  # sent for an invitation of a guest who already existed (see repeat_invitation_email)
 
 
 def email_problem(address: str) -> str | None:
@@ -94,12 +95,13 @@ class InvitationRules:
         cc = _cc_recipients(info)
         self._check_domain(address.rpartition("@")[2].lower())
         with self.backend.lock:
+            known = self.backend.user_by_mail(address) is not None
             user, status, emailed = self._resolve_user(address, body, user_type, reset, send)
             invitation = self._render(body, address, redirect, user_type, send, reset, info, user, status)
             if emailed:
                 # A custom body is dropped when an app's service principal sends it (entra-docs troubleshoot.md).
-                self.backend.emails.append(SentEmail(address, cc, invitation["id"], user["id"],
-                                                     self.backend.sim.clock.now()))
+                self.backend.record_email(SentEmail(address, cc, invitation["id"], user["id"],
+                                                    self.backend.sim.clock.now(), repeat=known and not reset))
             self.backend.invitations.append(invitation)
             return invitation
 
@@ -133,8 +135,11 @@ class InvitationRules:
                     f"The invited user already exists in the directory as objectID: {existing['id']}. They can use "
                     "that account to sign in to shared apps and resources.")
             # "If the user already exists in your resource directory, they won't receive an invitation."
+            # (customize-invitation-api.md); whether Graph emails again is not documented: repeat_invitation_email.
             status = STATUS_OF_STATE.get(existing["externalUserState"] or "", "Completed")
-            return existing, status, False
+            mode = backend.repeat_invitation_email
+            again = mode == "always" or (mode == "pending" and existing["externalUserState"] == "PendingAcceptance")
+            return existing, status, send and again
         user = backend.add_user(address, body.get("invitedUserDisplayName"), user_type=user_type,
                                 other_mails=[address], external_user_state="PendingAcceptance",
                                 creation_type="Invitation", replicated=False,

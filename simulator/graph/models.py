@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import GraphError, too_many_requests
 from . import exceptions
+from .index import UserIndex
 from .invitations import InvitationRules, SentEmail
 from .throttling import Budget, Windows, default_limits
 
@@ -27,6 +28,12 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
                     "Directory.Read.All", "Directory.ReadWrite.All"),
     "write_members": ("GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"),
     "write_groups": ("Group.ReadWrite.All", "Directory.ReadWrite.All"),
+    # group-post-members.md: adding to a role-assignable group needs this on top of a member-writing role.
+    "write_role_assignable_members": ("RoleManagement.ReadWrite.Directory",),
+    "write_sponsors": ("User.ReadWrite.All",),  # user-post-sponsors.md: no higher one
+    # user-delete.md and the permissions reference: User.DeleteRestore.All is the least privileged; Directory.
+    # ReadWrite.All does not allow deleting users.
+    "delete_users": ("User.DeleteRestore.All", "User.ReadWrite.All"),
 }
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -36,6 +43,7 @@ PARTNERS_GROUP_ID = "1b5e0c9a-0000-4000-8000-000000000001"
 FALCON_GROUP_ID = "1b5e0c9a-0000-4000-8000-000000000002"
 FINANCE_GROUP_ID = "1b5e0c9a-0000-4000-8000-000000000003"
 DYNAMIC_GROUP_ID = "1b5e0c9a-0000-4000-8000-000000000004"
+ROLE_ASSIGNABLE_GROUP_ID = "1b5e0c9a-0000-4000-8000-000000000005"
 MEMBER_USER_ID = "2c6f1dab-0000-4000-8000-000000000001"
 PENDING_GUEST_ID = "2c6f1dab-0000-4000-8000-000000000002"
 ACCEPTED_GUEST_ID = "2c6f1dab-0000-4000-8000-000000000003"
@@ -51,6 +59,7 @@ class Group:
     allow_guests: bool = True
     dynamic: bool = False
     members: list[str] = field(default_factory=list)
+    role_assignable: bool = False  # isAssignableToRole: members need RoleManagement.ReadWrite.Directory too
 
     def resource(self) -> dict[str, Any]:
         nickname = re.sub(r"[^A-Za-z0-9]", "", self.display_name) or "group"
@@ -58,7 +67,9 @@ class Group:
             "id": self.id, "displayName": self.display_name, "description": None,
             "groupTypes": ["Unified", "DynamicMembership"] if self.dynamic else ["Unified"],
             "mail": None, "mailEnabled": True, "mailNickname": nickname,
-            "securityEnabled": False, "visibility": "Private",
+            "securityEnabled": self.role_assignable, "visibility": "Private",
+            # Graph answers null for groups created without the property (resources/group.md).
+            "isAssignableToRole": True if self.role_assignable else None,
             "membershipRule": 'user.userType -eq "Member"' if self.dynamic else None,
             "membershipRuleProcessingState": "On" if self.dynamic else None,
         }
@@ -82,6 +93,17 @@ class GraphBackend:
         self.verified_domains: set[str] = {sim.tenant_domain.lower()}
         self.blocked_domains: set[str] = set()
         self.invitations_allowed = True  # False: the tenant disabled B2B invitations for apps
+        # A repeat invitation of an existing guest with sendInvitationMessage: true: "never" emails again (as
+        # customize-invitation-api.md says), "pending" only while the guest has not redeemed, "always". Graph's
+        # real behaviour is not documented (docs/simulator.md).
+        self.repeat_invitation_email = "never"
+        # Shapes a membership write meets while its user is not yet replicated, used in turn (exceptions.LAG_ANSWERS).
+        self.lag_answers: tuple[str, ...] = ("not-found",)
+        self._lag_turn = 0
+        self.index = UserIndex()
+        self._emails_to: Counter[str] = Counter()  # case-folded address (to or cc) -> emails recorded
+        # DELETE members/{id}/$ref for a non-member: "not-found" (404) or "removed-do-not-exist" (400), both seen.
+        self.not_member_answer = "not-found"
         self.limits: dict[str, Budget] = default_limits()
         self.member_add_attempts: Counter[tuple[str, str]] = Counter()
         self.replication_hides_lookups = False  # True: unreplicated users are missing from GET /users too
@@ -106,19 +128,22 @@ class GraphBackend:
                 "userType": user_type, "externalUserState": external_user_state,
                 "creationType": creation_type, "givenName": None, "surname": None, "jobTitle": None,
                 "mobilePhone": None, "officeLocation": None, "preferredLanguage": None, "businessPhones": [],
-                "mailNickname": mail.split("@")[0],
+                "mailNickname": mail.split("@")[0], "accountEnabled": True,
             }
+            if user_id in self.users:
+                self.index.remove(self.users[user_id])
             self.users[user_id] = user
+            self.index.add(user)
             lag = 0.0 if replicated else float(self.sim.replication_lag)
             self._visible_at[user_id] = self.sim.clock.now() + lag
             return dict(user)
 
     def add_group(self, display_name: str, id: str | None = None,
-                  allow_guests: bool = True, dynamic: bool = False, members: tuple[str, ...] | list[str] = ()
-                  ) -> dict[str, Any]:
+                  allow_guests: bool = True, dynamic: bool = False, members: tuple[str, ...] | list[str] = (),
+                  role_assignable: bool = False) -> dict[str, Any]:
         with self.lock:
             group = Group((id or str(uuid.uuid4())).lower(), display_name, allow_guests, dynamic,
-                          [m.lower() for m in members])
+                          [m.lower() for m in members], role_assignable)
             self.groups[group.id] = group
             return group.resource()
 
@@ -128,19 +153,25 @@ class GraphBackend:
 
     def user_by_mail(self, address: str) -> dict[str, Any] | None:
         """The user whose mail, UPN, otherMails or SMTP proxy address is ``address`` (case-insensitive)."""
-        wanted = address.casefold()
         with self.lock:
-            for user in self.users.values():
-                addresses = [user["mail"], user["userPrincipalName"], *user["otherMails"],
-                             *(p.split(":", 1)[-1] for p in user["proxyAddresses"])]
-                if any(a and a.casefold() == wanted for a in addresses):
-                    return dict(user)
-        return None
+            found = self.index.by_address(address)
+            return dict(self.users[found[0]]) if found else None
+
+    def record_email(self, email: SentEmail) -> None:
+        with self.lock:
+            self.emails.append(email)
+            for address in {email.to.casefold(), *(c.casefold() for c in email.cc)}:
+                self._emails_to[address] += 1
 
     def emails_to(self, address: str) -> int:
-        wanted = address.casefold()
+        """How many invitation emails the simulator "sent" to ``address``, as recipient or cc (case-insensitive)."""
         with self.lock:
-            return sum(1 for e in self.emails if e.to.casefold() == wanted or wanted in (c.casefold() for c in e.cc))
+            return self._emails_to[address.casefold()]
+
+    def emails_by_address(self) -> dict[str, int]:
+        """Every address (case-folded) that was emailed, with how many emails it got (to or cc)."""
+        with self.lock:
+            return dict(self._emails_to)
 
     def seed_default(self) -> None:
         domain = self.sim.tenant_domain
@@ -155,11 +186,14 @@ class GraphBackend:
         self.add_group("Project Falcon", id=FALCON_GROUP_ID, members=[MEMBER_USER_ID])
         self.add_group("Finance (no guests)", id=FINANCE_GROUP_ID, allow_guests=False, members=[MEMBER_USER_ID])
         self.add_group("All employees (dynamic)", id=DYNAMIC_GROUP_ID, dynamic=True, members=[MEMBER_USER_ID])
+        self.add_group("Helpdesk admins (role-assignable)", id=ROLE_ASSIGNABLE_GROUP_ID, role_assignable=True,
+                       members=[MEMBER_USER_ID])
 
     def load_seed(self, data: dict[str, Any]) -> None:
-        """{"verifiedDomains": [...], "blockedDomains": [...], "users": [{"mail", "displayName", "userType",
-        "otherMails", "userPrincipalName", "externalUserState", "id"}], "groups": [{"displayName", "id",
-        "allowGuests", "dynamic", "members": [user ids]}]}"""
+        """{"verifiedDomains": [...], "blockedDomains": [...], "invitationsAllowed": true, "users": [{"mail",
+        "displayName", "userType", "otherMails", "userPrincipalName", "externalUserState", "id"}], "groups":
+        [{"displayName", "id", "allowGuests", "dynamic", "roleAssignable", "members": [user ids]}]}"""
+        self.invitations_allowed = bool(data.get("invitationsAllowed", self.invitations_allowed))
         self.verified_domains.update(d.lower() for d in data.get("verifiedDomains", []))
         self.blocked_domains.update(d.lower() for d in data.get("blockedDomains", []))
         for user in data.get("users", []):
@@ -168,7 +202,7 @@ class GraphBackend:
                           user.get("externalUserState"), user.get("id"))
         for group in data.get("groups", []):
             self.add_group(group["displayName"], group.get("id"), group.get("allowGuests", True),
-                           group.get("dynamic", False), group.get("members", ()))
+                           group.get("dynamic", False), group.get("members", ()), group.get("roleAssignable", False))
 
     def summary(self) -> str:
         with self.lock:
@@ -191,16 +225,17 @@ class GraphBackend:
         with self.lock:
             return self.sim.clock.now() >= self._visible_at.get(user_id, 0.0)
 
-    def list_users(self, predicate) -> list[dict[str, Any]]:
+    def list_users(self, predicate, keys=None) -> list[dict[str, Any]]:
+        """Users matching ``predicate``; ``keys`` (from the parsed $filter) narrows the search through the index."""
         with self.lock:
-            users = [u for u in self.users.values()
-                     if not self.replication_hides_lookups or self.replicated(u["id"])]
+            candidates = self.users.values() if keys is None else [self.users[i] for i in self.index.by_keys(keys)]
+            users = [u for u in candidates if not self.replication_hides_lookups or self.replicated(u["id"])]
             return [dict(u) for u in users if predicate(u)]
 
     def get_user(self, key: str) -> dict[str, Any]:
         with self.lock:
-            user = self.users.get(key.lower()) or next(
-                (u for u in self.users.values() if u["userPrincipalName"].casefold() == key.casefold()), None)
+            by_upn = self.index.by_keys([("userPrincipalName", key.casefold())])
+            user = self.users.get(key.lower()) or (self.users[by_upn[0]] if by_upn else None)
             if user is None or (self.replication_hides_lookups and not self.replicated(user["id"])):
                 raise exceptions.resource_not_found(key)
             return dict(user)
@@ -214,13 +249,17 @@ class GraphBackend:
                 raise exceptions.resource_not_found(group_id)
             return group
 
-    def add_members(self, group_id: str, user_ids: list[str]) -> None:
-        """Add users to a group, all or nothing (MGDC api/group-update.md: members@odata.bind)."""
+    def add_members(self, group_id: str, user_ids: list[str], roles: set[str] | None = None) -> None:
+        """Add users to a group, all or nothing (MGDC api/group-update.md: members@odata.bind). ``roles``: the
+        caller's app roles, for the groups that need more than a member-writing one (None: not checked)."""
         with self.lock:
             group = self.get_group(group_id)
             ids = [u.lower() for u in user_ids]
             for user_id in ids:
                 self.member_add_attempts[(group.id, user_id)] += 1
+            if group.role_assignable and roles is not None and not (
+                    roles & set(PERMISSIONS["write_role_assignable_members"])):
+                raise exceptions.role_assignable_needs_role_management()
             for user_id, raw in zip(ids, user_ids, strict=True):
                 self._check_addable(group, user_id, raw)
             if len(set(ids)) != len(ids):
@@ -231,8 +270,10 @@ class GraphBackend:
         if not GUID.match(user_id):
             raise exceptions.invalid_object_identifier(raw)
         user = self.users.get(user_id)
-        if user is None or not self.replicated(user_id):
+        if user is None:
             raise exceptions.resource_not_found(raw)
+        if not self.replicated(user_id):
+            raise self._lag_answer(raw)
         if group.dynamic:
             # Dynamic groups take no manual members; Graph answers with the generic 403 (CIPP#468, docs/simulator.md).
             raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
@@ -240,3 +281,33 @@ class GraphBackend:
             raise exceptions.guests_not_allowed()
         if user_id in group.members:
             raise exceptions.already_member()
+
+    def delete_user(self, user_id: str) -> None:
+        """Remove a user from the directory, its groups and every sponsor list (user-delete.md)."""
+        with self.lock:
+            user = self.users.pop(user_id)
+            self.index.remove(user)
+            self._visible_at.pop(user_id, None)
+            for group in self.groups.values():
+                if user_id in group.members:
+                    group.members.remove(user_id)
+            for other in self.users.values():
+                if user_id in other.get("sponsors", ()):
+                    other["sponsors"].remove(user_id)
+
+    def set_lag_answers(self, names: str | tuple[str, ...] | list[str]) -> None:
+        """Which shapes lag takes, in turn: names of exceptions.LAG_ANSWERS, or "all" for every one."""
+        chosen = (names,) if isinstance(names, str) else tuple(names)
+        unknown = [n for n in chosen if n != "all" and n not in exceptions.LAG_ANSWERS]
+        if not chosen or unknown:
+            raise ValueError(f"lag answers must be among {sorted(exceptions.LAG_ANSWERS)} or 'all', not {unknown}")
+        with self.lock:
+            self.lag_answers = chosen
+            self._lag_turn = 0
+
+    def _lag_answer(self, raw: str) -> GraphError:
+        """The next of ``lag_answers`` (in turn, so a test meets each); "all" stands for every known shape."""
+        names = [n for name in self.lag_answers for n in (exceptions.LAG_ANSWERS if name == "all" else [name])]
+        name = names[self._lag_turn % len(names)]
+        self._lag_turn += 1
+        return exceptions.LAG_ANSWERS[name](raw)

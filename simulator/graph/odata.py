@@ -20,6 +20,10 @@ SCALARS = {name.lower(): name for name in (
     "creationType", "jobTitle", "mailNickname",
 )}
 COLLECTIONS = {name.lower(): name for name in ("otherMails", "proxyAddresses")}
+# Properties the backend indexes (case-folded values): an `eq` on them narrows the users to look at.
+INDEXED = ("id", "mail", "userPrincipalName", "otherMails", "proxyAddresses")
+
+Keys = frozenset[tuple[str, str]] | None  # (property, case-folded value) pairs any match must have one of; None = any
 
 _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<punct>[(),:])|(?P<word>[A-Za-z_][A-Za-z0-9_./]*))")
 
@@ -32,6 +36,8 @@ class FilterError(ValueError):
 class Filter:
     predicate: Predicate
     advanced: list[str] = field(default_factory=list)  # properties used with operators needing advanced query
+    # Every user the filter can match has one of these indexed (property, value) pairs; None: it cannot be narrowed.
+    keys: Keys = None
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -75,28 +81,39 @@ class _Parser:
         return False
 
     def parse(self) -> Filter:
-        predicate = self.or_expr()
+        predicate, keys = self.or_expr()
         if self.peek() is not None:
             raise FilterError("trailing input")
-        return Filter(predicate, self.advanced)
+        return Filter(predicate, self.advanced, keys)
 
-    def or_expr(self) -> Predicate:
+    def or_expr(self) -> tuple[Predicate, Keys]:
         parts = [self.and_expr()]
         while self.keyword("or"):
             parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else (lambda user: any(part(user) for part in parts))
+        if len(parts) == 1:
+            return parts[0]
+        predicates = [p for p, _ in parts]
+        # A disjunction narrows only if each of its terms does: the union of their keys.
+        keys = None if any(k is None for _, k in parts) else frozenset().union(*(k for _, k in parts))
+        return (lambda user: any(part(user) for part in predicates)), keys
 
-    def and_expr(self) -> Predicate:
+    def and_expr(self) -> tuple[Predicate, Keys]:
         parts = [self.unary()]
         while self.keyword("and"):
             parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else (lambda user: all(part(user) for part in parts))
+        if len(parts) == 1:
+            return parts[0]
+        predicates = [p for p, _ in parts]
+        # A conjunction is narrowed by any one term that narrows: the one with the fewest keys.
+        narrowing = [k for _, k in parts if k is not None]
+        keys = min(narrowing, key=len) if narrowing else None
+        return (lambda user: all(part(user) for part in predicates)), keys
 
-    def unary(self) -> Predicate:
+    def unary(self) -> tuple[Predicate, Keys]:
         if self.keyword("not"):
-            inner = self.unary()
+            inner, _ = self.unary()
             self.advanced.append("not")
-            return lambda user: not inner(user)
+            return (lambda user: not inner(user)), None
         if self.peek() == ("punct", "("):
             self.take("punct", "(")
             inner = self.or_expr()
@@ -108,7 +125,7 @@ class _Parser:
         raw = self.take("str")
         return raw[1:-1].replace("''", "'")
 
-    def comparison(self) -> Predicate:
+    def comparison(self) -> tuple[Predicate, Keys]:
         name = self.take("word")
         lowered = name.lower()
         if lowered in ("startswith", "endswith"):
@@ -118,9 +135,9 @@ class _Parser:
             value = _fold(self.literal())
             self.take("punct", ")")
             if lowered == "endswith":
-                self.advanced.append(prop)
-                return lambda user: _fold(user.get(prop) or "").endswith(value)
-            return lambda user: _fold(user.get(prop) or "").startswith(value)
+                self.advanced.append("endsWith()")  # an operator, not a property: its own error text
+                return (lambda user: _fold(user.get(prop) or "").endswith(value)), None
+            return (lambda user: _fold(user.get(prop) or "").startswith(value)), None
         if lowered.endswith("/any"):
             return self.lambda_any(lowered[: -len("/any")])
         prop = self.scalar(name)
@@ -134,11 +151,12 @@ class _Parser:
             value = _fold(self.literal())
         if operator == "ne":
             self.advanced.append(prop)
-            return lambda user: (user.get(prop) is None) != (value is None) or (
-                value is not None and _fold(user.get(prop)) != value)
+            return (lambda user: (user.get(prop) is None) != (value is None) or (
+                value is not None and _fold(user.get(prop)) != value)), None
         if value is None:
-            return lambda user: user.get(prop) is None
-        return lambda user: user.get(prop) is not None and _fold(user.get(prop)) == value
+            return (lambda user: user.get(prop) is None), None
+        keys = frozenset({(prop, value)}) if prop in INDEXED else None
+        return (lambda user: user.get(prop) is not None and _fold(user.get(prop)) == value), keys
 
     def scalar(self, name: str) -> str:
         prop = SCALARS.get(name.lower())
@@ -146,7 +164,7 @@ class _Parser:
             raise FilterError(f"unknown property {name}")
         return prop
 
-    def lambda_any(self, collection: str) -> Predicate:
+    def lambda_any(self, collection: str) -> tuple[Predicate, Keys]:
         prop = COLLECTIONS.get(collection)
         if prop is None:
             raise FilterError(f"unknown collection {collection}")
@@ -160,7 +178,7 @@ class _Parser:
             raise FilterError("only eq inside any()")
         value = _fold(self.literal())
         self.take("punct", ")")
-        return lambda user: any(_fold(item) == value for item in user.get(prop) or ())
+        return (lambda user: any(_fold(item) == value for item in user.get(prop) or ())), frozenset({(prop, value)})
 
 
 def parse_filter(text: str) -> Filter:

@@ -19,7 +19,8 @@ GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 USER_DEFAULT = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
                 "preferredLanguage", "surname", "userPrincipalName", "id")
 USER_SELECTABLE = {name.lower(): name for name in (*USER_DEFAULT, "otherMails", "proxyAddresses", "userType",
-                                                   "externalUserState", "creationType", "mailNickname")}
+                                                   "externalUserState", "creationType", "mailNickname",
+                                                   "accountEnabled")}
 GRAPH_HOSTS = ("graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn")
 MAX_BIND = 20  # members@odata.bind: "up to 20 members" per request (MGDC api/group-update.md)
 
@@ -76,9 +77,11 @@ class GraphApi:
         search = request.arg("$search")
         if search is not None and not eventual:
             raise exceptions.search_needs_eventual()
-        if count and not eventual:
-            raise exceptions.count_needs_eventual()
+        # Without the header Graph ignores $count=true ("@odata.count is missing even if the query is successful",
+        # MGDC concepts/aad-advanced-queries.md); it still refuses advanced operators below.
+        counted = count and eventual
         predicate = _search_predicate(search)
+        keys = None
         text = request.arg("$filter")
         if text is not None:
             try:
@@ -86,12 +89,16 @@ class GraphApi:
             except FilterError:
                 raise exceptions.invalid_filter() from None
             if parsed.advanced and not (eventual and count):
-                raise exceptions.unsupported_filter(parsed.advanced[0])
+                first = parsed.advanced[0]
+                if first == "endsWith()":
+                    raise exceptions.operator_needs_advanced_query("endsWith")
+                raise exceptions.unsupported_filter(first)
             predicate = _both(predicate, parsed.predicate)
+            keys = parsed.keys  # $search and $filter are both applied: the filter's keys still narrow
         fields = _select(request)
-        users = self.backend.list_users(predicate)
+        users = self.backend.list_users(predicate, keys)
         body = self._page(request, users, fields, "users")
-        if count:
+        if counted:
             body = {"@odata.context": body["@odata.context"], "@odata.count": len(users), **body}
         return odata(200, body)
 
@@ -138,7 +145,7 @@ class GraphApi:
         body = _json(request)
         reference = body.get("@odata.id") if isinstance(body, dict) else None
         user_id = self._referenced_id(request, reference, "@odata.id")
-        self.backend.add_members(request.path_params["id"], [user_id])
+        self.backend.add_members(request.path_params["id"], [user_id], set(claims.get("roles") or ()))
         return Response.empty(204)
 
     def update_group(self, request: Request) -> Response:
@@ -158,13 +165,18 @@ class GraphApi:
         ids = [self._referenced_id(request, ref, "@odata.bind") for ref in references]
         with self.backend.lock:
             if ids:
-                self.backend.add_members(group.id, ids)
+                self.backend.add_members(group.id, ids, set(claims.get("roles") or ()))
             if isinstance(body.get("displayName"), str):
                 group.display_name = body["displayName"]
         return Response.empty(204)
 
     def _referenced_id(self, request: Request, reference: Any, annotation: str) -> str:
         """The object id in ".../v1.0/directoryObjects/{id}" (users/{id} too), on Graph's or the simulator's host."""
+        return self.referenced(request, reference, annotation, ("directoryObjects", "users"))[1]
+
+    def referenced(self, request: Request, reference: Any, annotation: str,
+                   kinds: tuple[str, ...]) -> tuple[str, str]:
+        """(kind, id) of a ".../v1.0/{kind}/{id}" reference on Graph's or the simulator's host."""
         error = exceptions.bad_request(f"Invalid URL format specified in {annotation} for members",
                                        "Request_BadRequest")
         if not isinstance(reference, str):
@@ -174,9 +186,17 @@ class GraphApi:
         segments = url.path.strip("/").split("/")
         if url.netloc not in hosts and url.hostname not in hosts:
             raise error
-        if len(segments) != 3 or segments[0] != "v1.0" or segments[1] not in ("directoryObjects", "users"):
+        if len(segments) != 3 or segments[0] != "v1.0" or segments[1] not in kinds:
             raise error
-        return segments[2]
+        return segments[1], segments[2]
+
+    @staticmethod
+    def json_body(request: Request) -> Any:
+        return _json(request)
+
+    @staticmethod
+    def odata(status: int, body: dict[str, Any]) -> Response:
+        return odata(status, body)
 
     # ---- paging -----------------------------------------------------------------------------------------------
     def _page(self, request: Request, items: list[dict[str, Any]], fields: tuple[str, ...],

@@ -48,10 +48,11 @@ def _b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def create_client_certificate(directory: Path, name: str) -> ClientCertificate:
-    """Write ``{name}.pem`` (unencrypted key + certificate) and ``{name}.pfx`` (password-protected)."""
+def create_client_certificate(directory: Path, name: str, key: rsa.RSAPrivateKey | None = None) -> ClientCertificate:
+    """Write ``{name}.pem`` (unencrypted key + certificate) and ``{name}.pfx`` (password-protected). The certificate
+    (and so its thumbprint) and the PFX password are new each time; ``key`` may be a pooled one (simulator/keys.py)."""
     directory.mkdir(parents=True, exist_ok=True)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
     certificate = (

@@ -97,6 +97,16 @@ class ManagedIdentity:
 Principal = App | ManagedIdentity
 
 
+@dataclass
+class CachedToken:
+    """What the platform's managed identity cache holds for one identity and resource."""
+
+    token: str
+    expires_on: int  # real epoch seconds
+    roles: set[str]  # the grants as they were when the cache was filled
+    since: float  # simulated time the cache was filled
+
+
 class IdentityBackend:
     """State of the identity services. Thread-safe: the listeners serve requests on many threads."""
 
@@ -107,6 +117,10 @@ class IdentityBackend:
         self.managed_identities: dict[str, ManagedIdentity] = {}
         self.named: dict[str, Principal] = {}  # seed names (default_app, cert_app, …)
         self.token_requests: collections.Counter[str] = collections.Counter()  # tokens issued per client id
+        # Simulated seconds the managed identity endpoint keeps answering the token it first issued for an identity
+        # and resource ("a cache per resource URI for around 24 hours", overview-managed-identity.md): 0 = off.
+        self.mi_token_cache = 0.0
+        self._mi_cache: dict[tuple[str, str], CachedToken] = {}
 
     # ---- registering principals ------------------------------------------------------------------------------
     def add_app(self, display_name: str = "Simulated app", roles: Iterable[str] = (), secret: bool | str = True,
@@ -117,7 +131,8 @@ class IdentityBackend:
         if secret:
             app.secret = secret if isinstance(secret, str) else secrets.token_urlsafe(30)
         if certificate:
-            app.certificate = create_client_certificate(self.sim.workdir / "identity", f"app-{client_id}")
+            app.certificate = create_client_certificate(self.sim.workdir / "identity", f"app-{client_id}",
+                                                        self.sim.keys.certificate_key())
         with self.lock:
             self.apps[client_id] = app
         return app
@@ -197,8 +212,31 @@ class IdentityBackend:
         return resource in PUBLIC_GRAPH_RESOURCES or resource in local
 
     # ---- tokens ----------------------------------------------------------------------------------------------
+    def managed_identity_token(self, identity: ManagedIdentity, audience: str) -> tuple[str, int]:
+        """The endpoint's token: from the platform cache while it lasts (old roles and all), else a new one."""
+        if self.mi_token_cache <= 0:
+            return self.issue_token(identity, audience)
+        key = (identity.client_id, audience)
+        now = self.sim.clock.now()
+        with self.lock:
+            cached = self._mi_cache.get(key)
+            if cached is None or now >= cached.since + self.mi_token_cache:
+                token, expires_on = self.issue_token(identity, audience)
+                self._mi_cache[key] = CachedToken(token, expires_on, set(identity.roles), now)
+                return token, expires_on
+            if cached.expires_on - time.time() > 300:
+                return cached.token, cached.expires_on
+            # The cached token ran out on the real clock before the cache did: a new token, still the cached roles.
+            cached.token, cached.expires_on = self.issue_token(identity, audience, roles=cached.roles)
+            return cached.token, cached.expires_on
+
+    def clear_mi_token_cache(self) -> None:
+        """Forget the platform's cached managed identity tokens (as if the cache lifetime had passed)."""
+        with self.lock:
+            self._mi_cache.clear()
+
     def issue_token(self, principal: Principal, audience: str, appidacr: str = "2",
-                    lifetime: int | None = None) -> tuple[str, int]:
+                    lifetime: int | None = None, roles: set[str] | None = None) -> tuple[str, int]:
         """An app-only access token as Entra ID issues them (v1.0 format, what Graph gets); returns it and its
         ``exp``. ``roles`` is left out when nothing is granted, as Entra does (entra-docs access-token-claims);
         ``appidacr`` is "1" for a client secret, "2" for a certificate or a managed identity."""
@@ -206,7 +244,7 @@ class IdentityBackend:
         now = int(time.time())
         tid = self.sim.tenant_id
         with self.lock:
-            roles = sorted(principal.roles)
+            roles = sorted(principal.roles if roles is None else roles)
             self.token_requests[principal.client_id] += 1
         claims: dict[str, Any] = {
             "aud": audience, "iss": f"https://sts.windows.net/{tid}/", "idp": f"https://sts.windows.net/{tid}/",

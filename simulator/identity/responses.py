@@ -233,6 +233,6 @@ class ManagedIdentityResponses:
         if not self.backend.known_resource(audience):
             # MSAL Python's managed_identity.py: "wrong resource ends up with a vague statusCode=500".
             raise ManagedIdentityError(500, "An unexpected error occured while fetching the AAD Token.")
-        token, expires_on = self.backend.issue_token(identity, audience)
+        token, expires_on = self.backend.managed_identity_token(identity, audience)
         return Response.json(200, {"access_token": token, "expires_on": str(expires_on), "resource": resource,
                                    "token_type": "Bearer", "client_id": identity.client_id})
