@@ -75,6 +75,9 @@ param instanceMemoryMB int = 2048
 @description('Object id of a developer to give the same storage data roles (to run cli.py against Azure); empty = nobody.')
 param developerPrincipalId string = ''
 
+@description('Email address the alert rules notify (poison message, health 503, Graph throttling); empty = none.')
+param alertEmailAddress string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var functionAppName = 'func-${resourceToken}'
@@ -120,6 +123,7 @@ module monitoring 'app/monitoring.bicep' = {
     applicationInsightsName: 'appi-${resourceToken}'
     location: location
     tags: tags
+    alertEmailAddress: alertEmailAddress
   }
 }
 
