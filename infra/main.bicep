@@ -88,6 +88,9 @@ param appSubnetId string = ''
 @description('Comma-separated public IPs or CIDR ranges also let through to storage when appSubnetId is set (e.g. where you run cli.py poison); empty = none.')
 param storageAllowedIpRanges string = ''
 
+@description('Email address the alert rules notify (poison message, health 503, Graph throttling); empty = none.')
+param alertEmailAddress string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var functionAppName = 'func-${resourceToken}'
@@ -142,6 +145,7 @@ module monitoring 'app/monitoring.bicep' = {
     applicationInsightsName: 'appi-${resourceToken}'
     location: location
     tags: tags
+    alertEmailAddress: alertEmailAddress
   }
 }
 

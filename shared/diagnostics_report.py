@@ -15,10 +15,12 @@ class Status(StrEnum):
     MISSING = "missing"  # something needed is not there (a permission, a queue, a setting): the fix says what
     ERROR = "error"  # present but failing (refused credential, unreachable storage, dynamic group)
     SKIPPED = "skipped"  # not run (it depends on a failed check) or nothing to look at: does not fail the report
+    DEGRADED = "degraded"  # in place, but recent work failed (poison messages in the last hour): still ready
 
 
 FAILING = (Status.MISSING, Status.ERROR)
-_MARKS = {Status.OK: "ok", Status.MISSING: "MISSING", Status.ERROR: "ERROR", Status.SKIPPED: "skipped"}
+_MARKS = {Status.OK: "ok", Status.MISSING: "MISSING", Status.ERROR: "ERROR", Status.SKIPPED: "skipped",
+          Status.DEGRADED: "DEGRADED"}
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,16 @@ class Report:
     def failing(self) -> list[Check]:
         return [check for check in self.checks if check.status in FAILING]
 
+    @property
+    def status(self) -> str:
+        """``not ready`` (a check fails: 503), ``degraded`` (ready, but recent work failed: 200) or ``ok``."""
+        if not self.ok:
+            return "not ready"
+        return "degraded" if any(check.status is Status.DEGRADED for check in self.checks) else "ok"
+
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checkedAt": self.checked_at, "checks": [check.to_dict() for check in self.checks]}
+        return {"ok": self.ok, "status": self.status, "checkedAt": self.checked_at,
+                "checks": [check.to_dict() for check in self.checks]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
@@ -70,5 +80,8 @@ class Report:
         summary = "all checks passed" if not failing else \
             f"{len(failing)} problem(s): {', '.join(check.name for check in failing)}"
         lines.append("")
+        if self.status == "degraded":
+            degraded = [check.name for check in self.checks if check.status is Status.DEGRADED]
+            summary += f"; degraded: {', '.join(degraded)}"
         lines.append(f"{'OK' if self.ok else 'NOT READY'}: {summary} ({self.checked_at})")
         return "\n".join(lines)

@@ -24,6 +24,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+from . import telemetry
 from .credentials import TokenProvider
 
 CONNECT_TIMEOUT = 5.0
@@ -202,8 +203,11 @@ class GraphClient:
         if request_id and _GUID.fullmatch(request_id):
             headers["client-request-id"] = request_id  # Graph echoes it (a GUID); ties our logs to Graph's
         read_timeout = max(1.0, min(self.read_timeout, budget.remaining()))
-        return self.session.request(method, url, json=body, headers=headers,
-                                    timeout=(self.connect_timeout, read_timeout))
+        with telemetry.graph_call(method, url) as call:  # one dependency per request, retries included
+            response = self.session.request(method, url, json=body, headers=headers,
+                                            timeout=(self.connect_timeout, read_timeout))
+            call.answered(response.status_code)
+        return response
 
     def backoff(self, attempt: int) -> float:
         ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))

@@ -54,7 +54,7 @@ def _run_checks() -> Report:
         return Report.create([Check("doctor", Status.ERROR, f"a check failed unexpectedly: {type(error).__name__}",
                                     "See the function's logs (health.failed).")])
     log_event("health.checked", level=logging.INFO if report.ok else logging.WARNING, ok=report.ok,
-              failing=[check.name for check in report.failing()])
+              status=report.status, failing=[check.name for check in report.failing()])
     return report
 
 

@@ -2,8 +2,10 @@
 
 The Functions host forwards each record's message to Application Insights (as a trace with its level and
 category), so the fields travel inside the message as JSON: ``"invite.done {"requestId": …, "outcome": …}"``.
-They are also attached as ``extra={"custom_dimensions": …}`` for handlers that read them (OpenTelemetry /
-azure-monitor exporters). Email addresses in any field are masked (``a***@fabrikam.com``) unless LOG_PII=true.
+Each field is also the record's own attribute (``extra``), which the OpenTelemetry handler makes a log attribute
+and Application Insights a ``customDimensions`` entry (shared/telemetry.py): strings, numbers and booleans as they
+are, lists and objects as JSON text, a name the LogRecord already uses (``name``, ``msg``…) prefixed ``field.``.
+Email addresses in any field are masked (``a***@fabrikam.com``) unless LOG_PII=true.
 Tokens, secrets, keys and certificate passwords are never passed here.
 
 Fields may quote untrusted input (an unknown field name, a refused subscription id), so every step here is linear
@@ -20,6 +22,8 @@ import re
 import traceback
 from typing import Any
 
+from . import telemetry
+
 LOGGER_NAME = "guest_onboarding"
 MAX_FIELD_CHARS = 512
 MAX_LIST_ITEMS = 20
@@ -31,6 +35,9 @@ _EMAIL = re.compile(rf"(?<!{_LOCAL})({_LOCAL}){_LOCAL}*+@([A-Za-z0-9.-]+\.[A-Za-
 # bidi embeddings/overrides/isolates, BOM. json.dumps already escapes C0 controls.
 _LINE_BREAKERS = {code: f"\\u{code:04x}" for code in (*range(0x80, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029,
                                                      *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF)}
+
+# Names a LogRecord already has: logging refuses them in ``extra``.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -67,6 +74,7 @@ def log_event(event: str, *, level: int = logging.INFO, log_pii: bool = False, e
               **fields: Any) -> None:
     """One structured record: ``event`` names what happened (``invite.done``), ``fields`` carry the details.
     ``exc_info`` adds the exception being handled (masked like the fields unless ``log_pii``)."""
+    telemetry.ensure_configured()  # once per process: the handler must be there before the first record
     if not logger.isEnabledFor(level):
         return
     exception = None
@@ -81,5 +89,9 @@ def log_event(event: str, *, level: int = logging.INFO, log_pii: bool = False, e
     if exception is not None:
         dimensions["exception"] = mask_email(exception)
     text = json.dumps(dimensions, default=str, ensure_ascii=False, sort_keys=True).translate(_LINE_BREAKERS)
-    logger.log(level, "%s %s", event, text,
-               extra={"custom_dimensions": {"event": event, **dimensions}}, exc_info=exc_info)
+    extra: dict[str, Any] = {"event": event}
+    for key, value in dimensions.items():
+        name = f"field.{key}" if key in _RECORD_ATTRIBUTES else key
+        extra[name] = value if isinstance(value, str | int | float | bool) else json.dumps(
+            value, default=str, ensure_ascii=False, sort_keys=True).translate(_LINE_BREAKERS)
+    logger.log(level, "%s %s", event, text, extra=extra, exc_info=exc_info)

@@ -27,6 +27,7 @@ INVITATION_POISON = "guest-invitations-poison"
 CLIENT_OPTIONS = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 10}
 PEEK_MAX = 32  # the most the Queue service returns from one peek
 EVIDENCE_HOURS = 24
+RECENT_POISON_MINUTES = 60  # poison messages this recent make /api/health "degraded" (still 200)
 # Graph's own words when tenant policy blocks an invitation (cloud-facts "POST /v1.0/invitations" error texts).
 TENANT_BLOCK = ("guest invitations not allowed", "b2b invitations are disabled")
 PARTNER_BLOCK = ("cross-tenant access settings",)
@@ -56,6 +57,9 @@ def queue_checks(environ: Mapping[str, str], settings: Settings | None) -> list[
         elif check.detail.startswith("unreachable"):  # the rest would wait for the same timeout
             checks.extend(Check(f"queue {rest}", Status.SKIPPED, "storage unreachable") for rest in names[index + 1:])
             break
+    poison_queues = [name for name in names if name.endswith("-poison") and name in reachable]
+    if poison_queues:
+        checks.append(recent_poison_check({name: service.get_queue_client(name) for name in poison_queues}))
     if INVITATION_POISON in reachable:
         checks.append(invitation_policy_check(service.get_queue_client(INVITATION_POISON)))
     else:
@@ -88,6 +92,40 @@ def _queue_check(service: Any, target: StorageTarget, name: str) -> Check:
     if name.endswith("-poison") and count:
         detail += f": see why with `python cli.py poison list {name}`"
     return Check(f"queue {name}", Status.OK, detail)
+
+
+def recent_poison_check(queues: Mapping[str, Any], now: dt.datetime | None = None) -> Check:
+    """How many messages each poison queue received in the last hour, from the time the queue service stamped on
+    each (``inserted_on``: when it was written to the poison queue, by the app or by the host). A peek sees only
+    the oldest PEEK_MAX messages of a queue, so a longer queue is reported as "at least" and says so."""
+    from azure.core.exceptions import AzureError
+
+    since = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(minutes=RECENT_POISON_MINUTES)
+    counts: dict[str, str] = {}
+    unread: list[str] = []  # queues whose peek was full: newer messages may lie beyond it
+    total = 0
+    for name, queue in queues.items():
+        try:
+            peeked = queue.peek_messages(max_messages=PEEK_MAX)
+        except AzureError as error:
+            return Check("recent poison", Status.SKIPPED, f"cannot read {name}: {type(error).__name__}")
+        recent = sum(1 for item in peeked if item.inserted_on is not None and item.inserted_on >= since)
+        total += recent
+        if len(peeked) >= PEEK_MAX:
+            unread.append(name)
+        if recent:  # a full peek may leave newer messages unread: the count is a floor
+            counts[name] = f"at least {recent}" if len(peeked) >= PEEK_MAX else str(recent)
+    if not total:
+        detail = f"no poison message in the last {RECENT_POISON_MINUTES} min ({', '.join(queues)})"
+        if unread:
+            detail = (f"none in the last {RECENT_POISON_MINUTES} min among the oldest {PEEK_MAX} messages of "
+                      f"{', '.join(unread)}; newer ones cannot be peeked: list them with `python cli.py poison list`")
+        return Check("recent poison", Status.OK, detail)
+    detail = ", ".join(f"{name}: {count}" for name, count in counts.items())
+    return Check("recent poison", Status.DEGRADED,
+                 f"{total} poison message(s) in the last {RECENT_POISON_MINUTES} min ({detail})",
+                 "See why with `python cli.py poison list <queue>`; requeue once the cause is fixed "
+                 "(docs/doctor.md, failures by reason).")
 
 
 def invitation_policy_check(poison: Any) -> Check:

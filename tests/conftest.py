@@ -124,7 +124,7 @@ def simulator_secrets(simulator: Simulator) -> set[str]:
 
 
 def _record_text(record: logging.LogRecord) -> str:
-    parts = [record.getMessage(), repr(getattr(record, "custom_dimensions", ""))]
+    parts = [record.getMessage(), repr(vars(record))]  # the fields travel as the record's own attributes too
     if record.exc_info:
         parts.append(logging.Formatter().formatException(record.exc_info))
     return "\n".join(parts)

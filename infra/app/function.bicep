@@ -90,6 +90,12 @@ var hostSettings = [
     name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
     value: userAssigned ? 'ClientId=${appIdentity.properties.clientId};Authorization=AAD' : 'Authorization=AAD'
   }
+  {
+    // host.json telemetryMode OpenTelemetry: the worker takes the host's trace context and tells the host that the
+    // app exports its own records (shared/telemetry.py; learn.microsoft.com/azure/azure-functions/opentelemetry-howto).
+    name: 'PYTHON_ENABLE_OPENTELEMETRY'
+    value: 'true'
+  }
 ]
 
 // A user-assigned identity must be named by client id, both to the host and to the app's own credential

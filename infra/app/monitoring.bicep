@@ -6,6 +6,9 @@ param applicationInsightsName string
 param location string
 param tags object
 
+@description('Where alerts are mailed; empty = no action group (alerts.bicep).')
+param alertEmailAddress string = ''
+
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
   name: logAnalyticsName
   location: location
@@ -25,6 +28,17 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
     Application_Type: 'web'
     WorkspaceResourceId: logAnalytics.id
     DisableLocalAuth: true
+  }
+}
+
+// Alert rules and saved queries on the workspace (alerts.bicep; docs/doctor.md shows each query).
+module alerts 'alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    logAnalyticsName: logAnalytics.name
+    location: location
+    tags: tags
+    alertEmailAddress: alertEmailAddress
   }
 }
 

@@ -35,6 +35,7 @@ HOST_SETTINGS = {
     "AzureWebJobsStorage__clientId",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "PYTHON_ENABLE_OPENTELEMETRY",
 }
 # Flex Consumption rejects these; the runtime lives in functionAppConfig (flex-consumption-plan
 # #deprecated-properties-and-settings). AzureWebJobsStorage as a connection string would need shared keys.
@@ -64,6 +65,14 @@ def test_bicep_app_settings_are_the_settings_contract() -> None:
     contract = _contract()
     expected = (contract - SECRET_MODE_ONLY - {"AzureWebJobsStorage"}) | HOST_SETTINGS
     assert set(_bicep_settings()) == expected
+
+
+def test_the_worker_is_told_the_app_exports_opentelemetry_as_host_json_asks() -> None:
+    function = strip_comments(FUNCTION.read_text(encoding="utf-8"))
+    assert re.search(r"name: 'PYTHON_ENABLE_OPENTELEMETRY'\s*value: 'true'", function)
+    assert json.loads((ROOT / "host.json").read_text(encoding="utf-8"))["telemetryMode"] == "OpenTelemetry"
+    # The app sets the distro up itself (shared/telemetry.py): the worker must not do it a second time.
+    assert "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY" not in _bicep_settings()
 
 
 def test_no_setting_is_listed_twice() -> None:
