@@ -11,7 +11,7 @@ param alertEmailAddress string = ''
 @description('Graph 429 answers in 5 minutes above which the throttling alert fires.')
 param throttledCallsThreshold int = 20
 
-resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' existing = {
   name: logAnalyticsName
 }
 
@@ -118,7 +118,7 @@ var savedQueries = [
   }
 ]
 
-resource queries 'Microsoft.OperationalInsights/workspaces/savedSearches@2020-08-01' = [for saved in savedQueries: {
+resource queries 'Microsoft.OperationalInsights/workspaces/savedSearches@2025-07-01' = [for saved in savedQueries: {
   parent: logAnalytics
   name: saved.name
   properties: {
