@@ -18,8 +18,8 @@ from shared import runtime
 from shared.bulk.bulk_run import BulkRun, RunSummary
 from shared.bulk.csv_formats import CsvFile, RowProblem, read_csv_file
 from shared.bulk.paced_transport import paced_session
-from shared.bulk.progress import Progress
-from shared.bulk.rate_limit import Budget, RateLimiter, graph_budgets
+from shared.bulk.progress import ProgressDisplay
+from shared.bulk.rate_limit import RateBudget, RateLimiter, graph_budgets
 from shared.bulk.results import ResultsFile, ResultsFileError, default_results_path
 from shared.bulk.row_requests import BulkRow, validate_rows
 from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
@@ -65,7 +65,7 @@ class BulkOptions:
     dry_run: bool = False
     concurrency: int = 8
     results: str | None = None
-    budgets: dict[str, Budget] | None = None  # None: Graph's documented budgets (rate_limit.graph_budgets)
+    budgets: dict[str, RateBudget] | None = None  # None: Graph's documented budgets (rate_limit.graph_budgets)
     lag_window: float = 900.0
     tty: bool | None = None  # progress display; None: ask the stream
 
@@ -94,7 +94,7 @@ def run_bulk(path: str | Path, options: BulkOptions, out: TextIO, err: TextIO) -
         try:
             settings = runtime.settings()
         except SettingsError as error:
-            return settings_refused(error, err)
+            return settings_refused(error.problems, err)
         problems = sorted([*problems, *_policy_problems(rows, settings, csv_file)],
                           key=lambda problem: problem.line)
         if problems:
@@ -168,7 +168,7 @@ def _run(path: str | Path, rows: list[BulkRow], settings: Settings, options: Bul
     except CredentialError as error:
         print(f"error: could not set up the credential for Graph: {error.message}", file=err)
         return EXIT_REMOTE
-    progress = Progress(len(rows), err, tty=options.tty)
+    progress = ProgressDisplay(len(rows), err, tty=options.tty)
     run = BulkRun(settings, graph, limiter, results, progress, concurrency=options.concurrency,
                   lag_window=options.lag_window)
     try:

@@ -13,9 +13,9 @@ import logging
 from typing import Any
 
 from .. import runtime
+from ..failures import RetryLater
 from ..graph import GraphError
 from ..logging_setup import log_event
-from ..membership import RetryLater
 from .lists import SiteLists
 
 WRITE_ATTEMPTS = 3

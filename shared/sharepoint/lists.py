@@ -8,7 +8,7 @@ import threading
 from typing import Any
 from urllib.parse import quote
 
-from ..graph import Budget, GraphClient, GraphError
+from ..graph import CallBudget, GraphClient, GraphError
 from .config import SiteAddress
 
 LIST_TITLE = "Guest requests"
@@ -37,7 +37,7 @@ class SiteLists:
         self.graph = graph
         self.budget_seconds = budget_seconds
 
-    def _budget(self) -> Budget:
+    def _budget(self) -> CallBudget:
         return self.graph.budget(self.budget_seconds)
 
     def site_id(self, site: SiteAddress) -> str:

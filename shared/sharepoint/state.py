@@ -25,7 +25,7 @@ class StateConflict(Exception):
 
 
 @dataclass
-class Progress:
+class MembershipProgress:
     groups: list[str]
     done: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # group id -> reason
@@ -101,13 +101,15 @@ class SharePointState:
         self.table.upsert_entity({"PartitionKey": f"progress-{list_id}", "RowKey": item_id,
                                   "Groups": json.dumps(groups), "Done": "[]", "Failed": "{}"})
 
-    def record_membership(self, list_id: str, item_id: str, group_id: str, reason: str | None) -> Progress | None:
+    def record_membership(self, list_id: str, item_id: str, group_id: str,
+                          reason: str | None) -> MembershipProgress | None:
         """Mark one group done (reason None) or failed; the row's progress after it, or None if unknown."""
         for _ in range(UPDATE_ATTEMPTS):
             entity = self._get(f"progress-{list_id}", item_id)
             if entity is None:
                 return None
-            progress = Progress(json.loads(entity["Groups"]), json.loads(entity["Done"]), json.loads(entity["Failed"]))
+            progress = MembershipProgress(json.loads(entity["Groups"]), json.loads(entity["Done"]),
+                                          json.loads(entity["Failed"]))
             if reason is None:  # the latest outcome of a group counts (a redelivery may succeed after a failure)
                 progress.failed.pop(group_id, None)
                 if group_id not in progress.done:

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import runtime
-from ..http_api import parse_json
 from ..logging_setup import log_event
 from ..problems import FieldError, Problem, invalid_request, not_configured, payload_too_large
 from ..settings import SettingsError
+from ..wire import parse_json
 from . import config
 
 MAX_BODY_BYTES = 256 * 1024
