@@ -1,6 +1,6 @@
 """The app's settings: read from the environment once, validated, frozen.
 
-The setting names are a contract with operators and the deployment templates (issue 3); a bad value fails
+The setting names are a contract with operators and the deployment templates (infra/); a bad value fails
 loudly with a :class:`SettingsError` naming every offending setting.
 """
 
@@ -66,7 +66,7 @@ class Settings:
     allowed_email_domains: tuple[str, ...] = ()
     blocked_email_domains: tuple[str, ...] = ()
     log_pii: bool = False
-    # SharePoint list webhooks (issue 5): optional; shared/sharepoint/config.py says which feature needs which.
+    # SharePoint list webhooks: optional; shared/sharepoint/config.py says which feature needs which.
     sharepoint_site_url: str | None = None
     sharepoint_list_id: str | None = None
     sharepoint_client_state: str | None = field(default=None, repr=False)

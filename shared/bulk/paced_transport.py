@@ -24,7 +24,7 @@ _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 def budgets_for(method: str, path: str) -> list[str]:
-    """The budgets one Graph request (or one $batch step) spends (cloud-facts: throttling-limits.md)."""
+    """The budgets one Graph request (or one $batch step) spends (MGDC concepts/throttling-limits.md)."""
     method = method.upper()
     path = path.split("?", 1)[0].rstrip("/")
     if path.endswith("/invitations"):

@@ -1,6 +1,6 @@
 """A client-side pace for bulk runs, shaped to Graph's documented budgets, shared by every worker thread.
 
-Graph's limits (MGDC concepts/throttling-limits.md, see cloud-facts):
+Graph's limits (MGDC concepts/throttling-limits.md):
 - any operation on invitations: 150 requests per 5 seconds per tenant, all apps together;
 - identity and access writes: 3,000 per 2 min 30 s per app and tenant.
 
@@ -31,7 +31,7 @@ DIRECTORY_WRITES = "directory_writes"
 
 
 def graph_budgets() -> dict[str, RateBudget]:
-    """Graph's documented budgets (cloud-facts: throttling-limits.md)."""
+    """Graph's documented budgets (MGDC concepts/throttling-limits.md)."""
     return {INVITATIONS: RateBudget(150, 5.0), DIRECTORY_WRITES: RateBudget(3000, 150.0)}
 
 

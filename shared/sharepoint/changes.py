@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from .. import runtime
 from ..graph import GraphError
 from ..logging_setup import log_event
+from ..wire import MEMBERSHIP_QUEUE
 from . import config, storage
 from .lists import SiteLists
 from .rows import RowBusy, RowContext, handle_row
 from .state import TABLE, SharePointState, StateConflict
 
-MEMBERSHIP_QUEUE = "group-memberships"
 MAX_RESYNCS = 2
 
 

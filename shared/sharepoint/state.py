@@ -5,7 +5,6 @@ membership progress (which groups are done or failed), from which the last group
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import threading
 import weakref
@@ -15,6 +14,8 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
+
+from ..wire import utc_now
 
 TABLE = "sharepointstate"
 UPDATE_ATTEMPTS = 8
@@ -69,7 +70,7 @@ class SharePointState:
 
     def save_delta_link(self, list_id: str, link: str, etag: str | None) -> str:
         """Save with optimistic concurrency; raises StateConflict when another worker saved first."""
-        entity = {"PartitionKey": "delta", "RowKey": list_id, "Link": link, "SavedAt": _now()}
+        entity = {"PartitionKey": "delta", "RowKey": list_id, "Link": link, "SavedAt": utc_now()}
         try:
             if etag is None:
                 metadata = self.table.create_entity(entity)
@@ -93,7 +94,7 @@ class SharePointState:
         self._ensure_table()
         self.table.upsert_entity({"PartitionKey": "subscription", "RowKey": list_id, "Id": subscription["id"],
                                   "ExpirationDateTime": subscription["expirationDateTime"],
-                                  "NotificationUrl": subscription["notificationUrl"], "SavedAt": _now()})
+                                  "NotificationUrl": subscription["notificationUrl"], "SavedAt": utc_now()})
 
     # ---- membership progress per row ------------------------------------------------------------------------------
     def start_progress(self, list_id: str, item_id: str, groups: list[str]) -> None:
@@ -130,5 +131,3 @@ class SharePointState:
         raise StateConflict(f"progress of item {item_id} kept changing")
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

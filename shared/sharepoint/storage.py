@@ -2,8 +2,9 @@
 
 Built by :mod:`shared.storage` from ``AzureWebJobsStorage`` as the Functions host reads it: a connection string
 (Azurite, an account key) or the identity-based form the deployment uses (``AzureWebJobsStorage__tableServiceUri``
-/ ``__queueServiceUri`` or ``__accountName``, ``__credential=managedidentity``, ``__clientId``; cloud-facts,
-"Identity-based storage"; the identity needs Storage Table Data Contributor and Storage Queue Data Contributor).
+/ ``__queueServiceUri`` or ``__accountName``, ``__credential=managedidentity``, ``__clientId``;
+azure-docs functions-reference "Connecting to host storage with an identity"; the identity needs Storage Table
+Data Contributor and Storage Queue Data Contributor).
 One client per table/queue and storage target per process: the SDK clients keep their connections.
 """
 

@@ -19,6 +19,7 @@ from .. import runtime
 from ..credentials import TokenProvider, build_token_provider
 from ..logging_setup import log_event
 from ..settings import Settings
+from ..wire import parse_utc, utc_text
 from . import config, storage
 from .state import TABLE, SharePointState
 
@@ -64,7 +65,7 @@ class SubscriptionsClient:
 
     def create(self, notification_url: str, client_state: str, expiration: dt.datetime) -> dict[str, Any]:
         body = {"resource": f"{self.site.url}/_api/web/lists('{self.list_id}')", "notificationUrl": notification_url,
-                "expirationDateTime": _iso(expiration), "clientState": client_state}
+                "expirationDateTime": utc_text(expiration), "clientState": client_state}
         answer = self._call("POST", self.base, body)
         if answer.status_code == 404:
             raise SharePointRestError(404, _error_text(answer))
@@ -75,7 +76,7 @@ class SubscriptionsClient:
         return None if answer.status_code == 404 else answer.json()
 
     def renew(self, subscription_id: str, expiration: dt.datetime, notification_url: str | None = None) -> bool:
-        body: dict[str, Any] = {"expirationDateTime": _iso(expiration)}
+        body: dict[str, Any] = {"expirationDateTime": utc_text(expiration)}
         if notification_url:
             body["notificationUrl"] = notification_url
         return self._call("PATCH", f"{self.base}('{subscription_id}')", body).status_code != 404
@@ -108,7 +109,9 @@ def ensure_subscription(now: dt.datetime | None = None, client: SubscriptionsCli
         created = client.create(url, settings.sharepoint_client_state or "", target)
         state.save_subscription(list_id, created)
         return _done("created", created["id"], created["expirationDateTime"])
-    expires = dt.datetime.fromisoformat(current["expirationDateTime"].replace("Z", "+00:00"))
+    expires = parse_utc(current["expirationDateTime"])
+    if expires is None:  # unreadable: renew, as for one about to expire
+        expires = now
     moved = current.get("notificationUrl") != url
     if expires - now >= RENEW_WHEN_LEFT and not moved:
         return _done("unchanged", current["id"], current["expirationDateTime"])
@@ -116,7 +119,7 @@ def ensure_subscription(now: dt.datetime | None = None, client: SubscriptionsCli
         created = client.create(url, settings.sharepoint_client_state or "", target)
         state.save_subscription(list_id, created)
         return _done("created", created["id"], created["expirationDateTime"])
-    renewed = {**current, "expirationDateTime": _iso(target), "notificationUrl": url}
+    renewed = {**current, "expirationDateTime": utc_text(target), "notificationUrl": url}
     state.save_subscription(list_id, renewed)
     return _done("renewed", current["id"], renewed["expirationDateTime"])
 
@@ -126,8 +129,6 @@ def _done(action: str, subscription_id: str, expiration: str) -> SubscriptionRes
     return SubscriptionResult(action, subscription_id, expiration)
 
 
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error_text(answer: requests.Response) -> str:
