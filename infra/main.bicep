@@ -88,6 +88,7 @@ var queueNames = [
   'guest-invitations'
   'guest-invitations-poison'
   'sharepoint-notifications'
+  'sharepoint-notifications-poison'
 ]
 var tableNames = [
   'sharepointstate'

@@ -21,8 +21,8 @@ from . import runtime
 from .failures import RetryLater, verdict_for
 from .intake import Refused, intake
 from .logging_setup import log_event
-from .problems import Problem, problem_text
-from .wire import decode_queue_body, poison_message
+from .problems import Problem
+from .wire import decode_queue_body, poison_error, poison_message
 
 
 @dataclass
@@ -56,29 +56,9 @@ def process_invitation_message(body: bytes | str, dequeue_count: int | None,
     return QueuedInvitationResult(status, result.request_id, memberships, None, result.person.user_id)
 
 
-def error_from_problem(problem: Problem, request_id: str) -> dict[str, Any]:
-    """The poison ``error``: Graph's own status, code, message and request-id when Graph answered, else the
-    problem's; plus every bad field and the setting or permission to fix."""
-    graph_error = problem.extensions.get("graphError") or {}
-    error: dict[str, Any] = {
-        "status": graph_error.get("status") or problem.status,
-        "code": graph_error.get("code") or problem.kind,
-        "message": problem_text(problem),
-        "graphRequestId": graph_error.get("graphRequestId"),
-        "problem": problem.type,
-        "requestId": request_id,
-    }
-    if problem.errors:
-        error["errors"] = [item.to_dict() for item in problem.errors]
-    for name in ("requiredPermission", "settings", "credentialError"):
-        if name in problem.extensions:
-            error[name] = problem.extensions[name]
-    return error
-
-
 def _failed(refused: Refused, message: Any, attempts: int, started: float) -> QueuedInvitationResult:
     verdict = refused.verdict.final(attempts, runtime.max_dequeue_count())
-    error = error_from_problem(refused.problem, refused.request_id)
+    error = poison_error(refused.problem, refused.request_id)
     if verdict.retry:
         log_event("invite_queue.retry", level=logging.WARNING, requestId=refused.request_id, attempts=attempts,
                   error=error, durationMs=_ms(runtime.timing().clock() - started))

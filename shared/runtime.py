@@ -107,7 +107,8 @@ def reset(environ: Mapping[str, str] | None = None, timing: Timing | None = None
 def add_outcome_hook(hook: OutcomeHook) -> None:
     """Call ``hook(outcome)`` with each final membership outcome (added, already a member, or poisoned)."""
     with _lock:
-        _outcome_hooks.append(hook)
+        if hook not in _outcome_hooks:  # registering twice (a re-imported function_app) must not record twice
+            _outcome_hooks.append(hook)
 
 
 def remove_outcome_hook(hook: OutcomeHook) -> None:

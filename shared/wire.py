@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .problems import FieldError, Problem, invalid_request
+from .problems import FieldError, Problem, invalid_request, problem_text
 
 MEMBERSHIP_QUEUE = "group-memberships"
 INVITATION_QUEUE = "guest-invitations"
@@ -103,6 +103,26 @@ def poison_message(message: Any, error: dict[str, Any], attempts: int) -> str:
     and shared.poison)."""
     return json.dumps({"message": message, "error": error, "attempts": attempts, "failedAt": utc_now()},
                       ensure_ascii=False)
+
+
+def poison_error(problem: Problem, request_id: str) -> dict[str, Any]:
+    """The poison ``error`` for a problem: Graph's own status, code, message and request-id when Graph answered,
+    else the problem's; plus every bad field and the setting or permission to fix."""
+    graph_error = problem.extensions.get("graphError") or {}
+    error: dict[str, Any] = {
+        "status": graph_error.get("status") or problem.status,
+        "code": graph_error.get("code") or problem.kind,
+        "message": problem_text(problem),
+        "graphRequestId": graph_error.get("graphRequestId"),
+        "problem": problem.type,
+        "requestId": request_id,
+    }
+    if problem.errors:
+        error["errors"] = [item.to_dict() for item in problem.errors]
+    for name in ("requiredPermission", "settings", "credentialError"):
+        if name in problem.extensions:
+            error[name] = problem.extensions[name]
+    return error
 
 
 def is_poison_envelope(parsed: Any) -> bool:

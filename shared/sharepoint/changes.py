@@ -8,9 +8,11 @@ import logging
 from dataclasses import dataclass, field
 
 from .. import runtime
+from ..failures import RetryLater, judge, verdict_for
 from ..graph import GraphError
 from ..logging_setup import log_event
-from ..wire import MEMBERSHIP_QUEUE
+from ..problems import Problem, problem_text
+from ..wire import MEMBERSHIP_QUEUE, poison_error, poison_message, read_queue_body
 from . import config, storage
 from .lists import SiteLists
 from .rows import RowBusy, RowContext, handle_row
@@ -19,8 +21,49 @@ from .state import TABLE, SharePointState, StateConflict
 MAX_RESYNCS = 2
 
 
-class ChangesPending(Exception):
+class ChangesPending(RetryLater):
     """Some rows could not be handled now (claimed by another worker, throttled): deliver the message again."""
+
+
+@dataclass
+class NotificationResult:
+    summary: ChangesSummary | None
+    poison: str | None = None  # the sharepoint-notifications-poison message to write, if any
+
+
+def process_notification(body: bytes | str, dequeue_count: int | None,
+                         message_id: str | None = None) -> NotificationResult:
+    """One delivery of a ``sharepoint-notifications`` message (any message means "the list changed"). Every failure
+    becomes the failure policy's verdict: retry → raise (the host delivers it again after host.json's
+    visibilityTimeout); give up, or the last delivery → the poison message with the reason, never a bare raise."""
+    attempts = dequeue_count or 1
+    log_event("sharepoint.changes_start", dequeueCount=attempts)
+    try:
+        return NotificationResult(process_changes())
+    except ChangesPending as pending:
+        failure: BaseException = pending
+        verdict = verdict_for(Problem(503, "rows-busy", "Some rows could not be handled yet", str(pending),
+                                      retry_after=60))
+    except Exception as error:
+        failure = error
+        verdict = judge(error, "list")
+        if verdict.problem is not None and verdict.problem.kind == "internal-error":
+            log_event("sharepoint.bug", level=logging.ERROR, attempts=attempts, exc_info=True)
+    verdict = verdict.final(attempts, runtime.max_dequeue_count())
+    problem = verdict.problem
+    assert problem is not None
+    if verdict.retry:
+        log_event("sharepoint.changes_retry", level=logging.WARNING, attempts=attempts, problemType=problem.type,
+                  detail=problem.detail)
+        if isinstance(failure, RetryLater):
+            raise failure
+        raise RetryLater(problem_text(problem)) from failure
+    error = poison_error(problem, message_id or "unknown")
+    log_event("sharepoint.changes_poisoned", level=logging.ERROR, attempts=attempts, status=error["status"],
+              code=error["code"], graphRequestId=error.get("graphRequestId"))
+    decoded = read_queue_body(body)
+    message = decoded.value if decoded.value is not None else decoded.text
+    return NotificationResult(None, poison_message(message, error, attempts))
 
 
 @dataclass
