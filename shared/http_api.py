@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import runtime
+from . import app_context
+from .app_context import HTTP_BUDGET_SECONDS, AppContext
 from .intake import Admitted, Refused, intake
 from .logging_setup import log_event
 from .problems import Problem, payload_too_large, unsupported_media_type
@@ -32,18 +33,19 @@ class HttpAnswer:
     messages: list[str] = field(default_factory=list)  # group-memberships messages to enqueue (success only)
 
 
-def handle_invitation(headers: Mapping[str, str], body: bytes) -> HttpAnswer:
+def handle_invitation(headers: Mapping[str, str], body: bytes, ctx: AppContext | None = None) -> HttpAnswer:
     """Answer one invitation request. ``headers`` keys are lower-case."""
-    clock = runtime.timing().clock
+    ctx = ctx or app_context.current()
+    clock = ctx.timing.clock
     started = clock()
     request_id = request_id_from(headers)
     try:
         parsed = _parse(headers, body)
     except Problem as problem:
-        return _problem_answer(problem, request_id, started, False)
-    result = intake(parsed, request_id, runtime.settings, runtime.graph, runtime.HTTP_BUDGET_SECONDS)
+        return _problem_answer(problem, request_id, clock() - started, False)
+    result = intake(parsed, request_id, ctx.settings, ctx.graph, HTTP_BUDGET_SECONDS)
     if isinstance(result, Refused):
-        return _problem_answer(result.problem, result.request_id, started, result.log_pii)
+        return _problem_answer(result.problem, result.request_id, clock() - started, result.log_pii)
     person = result.person
     status = 201 if person.invited else 200  # 201: this call created (sent) an invitation
     messages = result.membership_messages()
@@ -93,13 +95,13 @@ def _parse(headers: Mapping[str, str], body: bytes) -> Any:
     return parse_json(body)
 
 
-def _problem_answer(problem: Problem, request_id: str, started: float, log_pii: bool) -> HttpAnswer:
+def _problem_answer(problem: Problem, request_id: str, elapsed: float, log_pii: bool) -> HttpAnswer:
     level = logging.WARNING if problem.status < 500 or problem.status in (502, 503) else logging.ERROR
     log_event("invite.refused", level=level, log_pii=log_pii, requestId=request_id, status=problem.status,
                       problemType=problem.type, detail=problem.detail,
                       errors=[error.to_dict() for error in problem.errors] or None,
                       graphRequestId=(problem.extensions.get("graphError") or {}).get("graphRequestId"),
-                      durationMs=_ms(runtime.timing().clock() - started))
+                      durationMs=_ms(elapsed))
     return HttpAnswer(problem.status, problem.render(request_id), {**_headers(request_id), **problem.headers()})
 
 

@@ -17,7 +17,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import runtime
+from . import app_context
+from .app_context import QUEUE_BUDGET_SECONDS, AppContext
 from .failures import RetryLater, verdict_for
 from .intake import Refused, intake
 from .logging_setup import log_event
@@ -34,34 +35,35 @@ class QueuedInvitationResult:
     user_id: str | None = None
 
 
-def process_invitation_message(body: bytes | str, dequeue_count: int | None,
-                               message_id: str | None = None) -> QueuedInvitationResult:
+def process_invitation_message(body: bytes | str, dequeue_count: int | None, message_id: str | None = None,
+                               ctx: AppContext | None = None) -> QueuedInvitationResult:
     """Handle one delivery of a ``guest-invitations`` message; raises RetryLater for the host to try again."""
+    ctx = ctx or app_context.current()
     attempts = dequeue_count or 1
-    started = runtime.timing().clock()
+    started = ctx.timing.clock()
     request_id = message_id or "unknown"
     message: Any = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     try:
         message = decode_queue_body(body).value
     except Problem as problem:
-        return _failed(Refused(request_id, verdict_for(problem)), message, attempts, started)
-    result = intake(message, request_id, runtime.settings, runtime.graph, runtime.QUEUE_BUDGET_SECONDS)
+        return _failed(ctx, Refused(request_id, verdict_for(problem)), message, attempts, started)
+    result = intake(message, request_id, ctx.settings, ctx.graph, QUEUE_BUDGET_SECONDS)
     if isinstance(result, Refused):
-        return _failed(result, message, attempts, started)
+        return _failed(ctx, result, message, attempts, started)
     status = "invited" if result.person.invited else "existing"
     memberships = result.membership_messages()
     log_event("invite_queue.done", log_pii=result.log_pii, requestId=result.request_id, email=result.request.email,
               userId=result.person.user_id, outcome=status, groups=len(memberships), attempts=attempts,
-              durationMs=_ms(runtime.timing().clock() - started))
+              durationMs=_ms(ctx.timing.clock() - started))
     return QueuedInvitationResult(status, result.request_id, memberships, None, result.person.user_id)
 
 
-def _failed(refused: Refused, message: Any, attempts: int, started: float) -> QueuedInvitationResult:
-    verdict = refused.verdict.final(attempts, runtime.max_dequeue_count())
+def _failed(ctx: AppContext, refused: Refused, message: Any, attempts: int, started: float) -> QueuedInvitationResult:
+    verdict = refused.verdict.final(attempts, ctx.max_dequeue_count())
     error = poison_error(refused.problem, refused.request_id)
     if verdict.retry:
         log_event("invite_queue.retry", level=logging.WARNING, requestId=refused.request_id, attempts=attempts,
-                  error=error, durationMs=_ms(runtime.timing().clock() - started))
+                  error=error, durationMs=_ms(ctx.timing.clock() - started))
         raise RetryLater(error["message"])
     log_event("invite_queue.poisoned", level=logging.ERROR, requestId=refused.request_id, attempts=attempts,
               status=error["status"], code=error["code"], graphRequestId=error.get("graphRequestId"))

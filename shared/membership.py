@@ -6,7 +6,7 @@
   ≥ maxDequeueCount) → poison with the reason instead, because the host would poison it with none; give up (a
   missing permission, the group's 404, an unreadable message, a group outside ALLOWED_GROUP_IDS) → poison at once,
   with the reason.
-- A final outcome goes to the runtime's outcome hooks; one that cannot record it yet raises RetryLater, which
+- A final outcome goes to the app context's outcome hooks; one that cannot record it yet raises RetryLater, which
   redelivers the message as above (the add then answers "already a member") or, on the last delivery, poisons it
   with the hook's reason.
 """
@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import runtime
+from . import app_context
+from .app_context import QUEUE_BUDGET_SECONDS, AppContext
 from .failures import RetryLater, Verdict, judge_membership
 from .graph import GraphError
 from .logging_setup import log_event
@@ -36,7 +37,7 @@ __all__ = ["MembershipOutcome", "MembershipResult", "RetryLater", "decode_messag
 
 @dataclass
 class MembershipOutcome:
-    """A final outcome, given to the runtime's outcome hooks (``source`` is the producer's opaque object)."""
+    """A final outcome, given to the application context's outcome hooks (``source``: the producer's object)."""
 
     status: str  # "added" | "already_member" | "poisoned"
     user_id: str | None
@@ -54,31 +55,33 @@ class MembershipResult:
     poison: str | None = None  # the group-memberships-poison message to write, if any
 
 
-def process_membership(body: bytes | str, dequeue_count: int | None) -> MembershipResult:
+def process_membership(body: bytes | str, dequeue_count: int | None,
+                       ctx: AppContext | None = None) -> MembershipResult:
     """Handle one delivery. Returns the outcome (and a poison message when it failed for good), or raises
     RetryLater for the host to try again."""
+    ctx = ctx or app_context.current()
     attempts = dequeue_count or 1
-    started = runtime.timing().clock()
+    started = ctx.timing.clock()
     message, fields, problem = decode_message(body)
     if problem is not None:
-        return _finish(_outcome("poisoned", fields, message, problem, attempts), started)
+        return _finish(ctx, _outcome("poisoned", fields, message, problem, attempts), started)
     try:
-        status = _add(fields["userId"], fields["groupId"], fields.get("requestId"))
+        status = _add(ctx, fields["userId"], fields["groupId"], fields.get("requestId"))
     except Exception as failure:  # every failure becomes the policy's verdict; a bug is logged whole first
-        verdict = judge_membership(failure, fields["groupId"]).final(attempts, runtime.max_dequeue_count())
+        verdict = judge_membership(failure, fields["groupId"]).final(attempts, ctx.max_dequeue_count())
         bug = verdict.problem is not None and verdict.problem.kind == "internal-error"
         if bug:
-            log_event("membership.bug", level=logging.ERROR, log_pii=_log_pii(), attempts=attempts, **_ids(fields),
+            log_event("membership.bug", level=logging.ERROR, log_pii=_log_pii(ctx), attempts=attempts, **_ids(fields),
                       exc_info=True)
             if verdict.retry:
                 raise  # the host's own log keeps the real traceback too
         error = membership_error(verdict, failure)
         if verdict.retry:
-            log_event("membership.retry", level=logging.WARNING, log_pii=_log_pii(), attempts=attempts,
-                      **_ids(fields), error=error, durationMs=_ms(runtime.timing().clock() - started))
+            log_event("membership.retry", level=logging.WARNING, log_pii=_log_pii(ctx), attempts=attempts,
+                      **_ids(fields), error=error, durationMs=_ms(ctx.timing.clock() - started))
             raise RetryLater(error.get("message")) from failure
-        return _finish(_outcome("poisoned", fields, message, error, attempts), started)
-    return _finish(_outcome(status, fields, message, None, attempts), started)
+        return _finish(ctx, _outcome("poisoned", fields, message, error, attempts), started)
+    return _finish(ctx, _outcome(status, fields, message, None, attempts), started)
 
 
 def decode_message(body: bytes | str) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
@@ -98,16 +101,16 @@ def _invalid(message: str) -> dict[str, Any]:
     return {"status": None, "code": "InvalidMessage", "message": message, "graphRequestId": None}
 
 
-def _add(user_id: str, group_id: str, request_id: str | None) -> str:
+def _add(ctx: AppContext, user_id: str, group_id: str, request_id: str | None) -> str:
     """'added' or 'already_member'; raises whatever failed (the caller judges it)."""
-    settings = runtime.settings()
+    settings = ctx.settings()
     if not settings.allow_any_group and group_id not in settings.allowed_group_ids:
         # Any system may write to this queue: the worker enforces the same group policy as the doors.
         raise policy_refused([FieldError("groupId", f"group {group_id} is not in ALLOWED_GROUP_IDS (the setting that "
                                                     "governs which groups guests may be added to)")],
                              ["ALLOWED_GROUP_IDS"])
-    graph = runtime.graph()
-    budget = graph.budget(runtime.QUEUE_BUDGET_SECONDS)
+    graph = ctx.graph()
+    budget = graph.budget(QUEUE_BUDGET_SECONDS)
     for attempt in range(1, len(LAG_DELAYS) + 2):
         try:
             graph.add_member(group_id, user_id, budget, request_id if isinstance(request_id, str) else None)
@@ -156,28 +159,28 @@ def poison_for(outcome: MembershipOutcome) -> str:
     return poison_message(outcome.message, outcome.error or {}, outcome.attempts)
 
 
-def _finish(outcome: MembershipOutcome, started: float) -> MembershipResult:
+def _finish(ctx: AppContext, outcome: MembershipOutcome, started: float) -> MembershipResult:
     level = logging.ERROR if outcome.status == "poisoned" else logging.INFO
-    log_event("membership.done", level=level, log_pii=_log_pii(), outcome=outcome.status, attempts=outcome.attempts,
+    log_event("membership.done", level=level, log_pii=_log_pii(ctx), outcome=outcome.status, attempts=outcome.attempts,
               userId=outcome.user_id, groupId=outcome.group_id, requestId=outcome.request_id, error=outcome.error,
               graphRequestId=(outcome.error or {}).get("graphRequestId"),
-              durationMs=_ms(runtime.timing().clock() - started))
-    unrecorded = _run_hooks(outcome)
+              durationMs=_ms(ctx.timing.clock() - started))
+    unrecorded = _run_hooks(ctx, outcome)
     if unrecorded:
         return MembershipResult(outcome, poison_for(_unrecorded(outcome, "; ".join(unrecorded))))
     return MembershipResult(outcome, poison_for(outcome) if outcome.status == "poisoned" else None)
 
 
-def _run_hooks(outcome: MembershipOutcome) -> list[str]:
+def _run_hooks(ctx: AppContext, outcome: MembershipOutcome) -> list[str]:
     """Give the outcome to each hook. A hook that cannot record it for now raises RetryLater: before the last
     delivery that propagates (the host delivers the message again; the add then answers "already a member", so
     hooks must be idempotent), on the last one its reason is returned for the poison message."""
     unrecorded = []
-    for hook in runtime.outcome_hooks():
+    for hook in ctx.outcome_hooks():
         try:
             hook(outcome)
         except RetryLater as error:
-            last = outcome.attempts >= runtime.max_dequeue_count()
+            last = outcome.attempts >= ctx.max_dequeue_count()
             log_event("membership.hook_failed", level=logging.ERROR if last else logging.WARNING,
                       userId=outcome.user_id, groupId=outcome.group_id, attempts=outcome.attempts, retry=not last,
                       error=str(error))
@@ -185,7 +188,7 @@ def _run_hooks(outcome: MembershipOutcome) -> list[str]:
                 raise
             unrecorded.append(str(error))
         except Exception:  # any other failure of a hook must not undo or repeat the membership
-            log_event("membership.hook_failed", level=logging.ERROR, log_pii=_log_pii(), userId=outcome.user_id,
+            log_event("membership.hook_failed", level=logging.ERROR, log_pii=_log_pii(ctx), userId=outcome.user_id,
                       groupId=outcome.group_id, exc_info=True)
     return unrecorded
 
@@ -204,9 +207,9 @@ def _ids(fields: dict[str, Any]) -> dict[str, Any]:
     return {"userId": fields.get("userId"), "groupId": fields.get("groupId"), "requestId": fields.get("requestId")}
 
 
-def _log_pii() -> bool:
+def _log_pii(ctx: AppContext) -> bool:
     try:
-        return runtime.settings().log_pii
+        return ctx.settings().log_pii
     except SettingsError:
         return False
 

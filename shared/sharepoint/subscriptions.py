@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from .. import runtime
+from .. import app_context
 from ..credentials import TokenProvider, build_token_provider
 from ..logging_setup import log_event
 from ..settings import Settings
@@ -28,8 +27,6 @@ CLOCK_MARGIN = dt.timedelta(minutes=10)  # ask a little less than 180 days: Shar
 RENEW_WHEN_LEFT = dt.timedelta(days=30)
 TIMEOUT = (5.0, 30.0)
 
-_providers: dict[str, TokenProvider] = {}
-_providers_lock = threading.Lock()
 
 
 class SharePointRestError(Exception):
@@ -41,10 +38,11 @@ class SharePointRestError(Exception):
 
 def sharepoint_tokens(settings: Settings, origin: str) -> TokenProvider:
     """The core's token provider, pointed at the SharePoint host: its scope is ``{origin}/.default``."""
-    with _providers_lock:
-        if origin not in _providers:
-            _providers[origin] = build_token_provider(dataclasses.replace(settings, graph_endpoint=origin))
-        return _providers[origin]
+    ctx = app_context.current()
+    with ctx.lock:
+        if origin not in ctx.sharepoint_tokens:
+            ctx.sharepoint_tokens[origin] = build_token_provider(dataclasses.replace(settings, graph_endpoint=origin))
+        return ctx.sharepoint_tokens[origin]
 
 
 class SubscriptionsClient:
@@ -94,7 +92,7 @@ def ensure_subscription(now: dt.datetime | None = None, client: SubscriptionsCli
     """Create the subscription, renew it when under 30 days remain (to ~180), or recreate it if it vanished.
     Its id lives in the state table: reading one's own subscription needs only edit rights on the list, while
     listing all of them needs full control (get-subscription.md)."""
-    settings = runtime.settings()
+    settings = app_context.current().settings()
     config.require(settings, "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID", "SHAREPOINT_CLIENT_STATE",
                    "SHAREPOINT_NOTIFICATION_URL")
     site = config.site_address(settings)
@@ -148,5 +146,7 @@ def _error_text(answer: requests.Response) -> str:
 
 
 def reset() -> None:
-    with _providers_lock:
-        _providers.clear()
+    """Kept for the test harnesses: app_context.reset() forgets these tokens with everything else."""
+    ctx = app_context.current()
+    with ctx.lock:
+        ctx.sharepoint_tokens.clear()
