@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from guest_cli.bulk.command import BulkOptions, run_bulk
 from shared import runtime
-from shared.cli.bulk import BulkOptions, run_bulk
 from simulator import Simulator
 from simulator.graph.models import PARTNERS_GROUP_ID
 

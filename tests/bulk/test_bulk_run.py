@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from shared.bulk.rate_limit import DIRECTORY_WRITES, INVITATIONS, RateBudget
-from shared.cli.bulk import BulkOptions, run_bulk
+from guest_cli.bulk.command import BulkOptions, run_bulk
+from guest_cli.bulk.rate_limit import DIRECTORY_WRITES, INVITATIONS, RateBudget
 from simulator import Simulator
 from simulator.graph import models
 from simulator.graph.throttling import Budget as GraphBudget

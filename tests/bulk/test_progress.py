@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from shared.bulk.progress import ProgressDisplay
+from guest_cli.bulk.progress import ProgressDisplay
 
 
 class FakeClock:

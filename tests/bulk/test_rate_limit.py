@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from shared.bulk.rate_limit import DIRECTORY_WRITES, INVITATIONS, RateBudget, RateLimiter, graph_budgets
+from guest_cli.bulk.rate_limit import DIRECTORY_WRITES, INVITATIONS, RateBudget, RateLimiter, graph_budgets
 
 
 class FakeClock:

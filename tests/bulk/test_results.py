@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.bulk.results import COLUMNS, DONE, FAILED, PENDING, ResultsFile, ResultsFileError, RowResult
+from guest_cli.bulk.results import COLUMNS, DONE, FAILED, PENDING, ResultsFile, ResultsFileError, RowResult
 
 USER = "2c6f1dab-0000-4000-8000-0000000000aa"
 GROUP = "1b5e0c9a-0000-4000-8000-000000000001"

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.cli import build_parser
+from guest_cli import build_parser
 from simulator import Simulator
 from simulator.graph import models
 from tests.bulk.conftest import SETTINGS, configure, graph_calls

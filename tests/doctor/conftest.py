@@ -13,8 +13,8 @@ import pytest
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueServiceClient
 
+from guest_cli import main
 from shared import health, runtime
-from shared.cli import main
 from shared.storage_checks import QUEUES, SHAREPOINT_QUEUE
 from simulator import Simulator
 from simulator.graph.models import FALCON_GROUP_ID, PARTNERS_GROUP_ID

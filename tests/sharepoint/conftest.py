@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from guest_cli import main as cli_main
 from shared import runtime
-from shared.cli import main as cli_main
 from shared.sharepoint import storage, subscriptions
 from shared.sharepoint.lists import reset_site_ids
 from simulator import Simulator

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..wire import utc_now
+from shared.wire import utc_now
 
 COLUMNS = ("line", "email", "status", "invitation", "userId", "inviteRedeemUrl", "groups", "error", "updatedAt")
 DONE, FAILED, PENDING = "done", "failed", "pending"

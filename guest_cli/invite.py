@@ -16,9 +16,9 @@ import time
 import uuid
 from typing import Any, TextIO
 
+from guest_cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
+from guest_cli.demo_tenant import DemoTenant, demo_help, embedded_tenant_if_unconfigured
 from shared import runtime
-from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
-from shared.cli.demo_tenant import DemoTenant, demo_help, embedded_tenant_if_unconfigured
 from shared.credentials import CredentialError
 from shared.failures import Verdict, judge_membership
 from shared.graph import GraphError

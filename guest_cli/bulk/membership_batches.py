@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..credentials import CredentialError
-from ..failures import judge_membership
-from ..graph import CallBudget, GraphClient, GraphError
+from shared.credentials import CredentialError
+from shared.failures import judge_membership
+from shared.graph import CallBudget, GraphClient, GraphError
+
 from .paced_transport import retry_after_seconds
 from .rate_limit import RateLimiter
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from .. import runtime
+from shared import runtime
 
 DEMO_REPLICATION_LAG = 5.0  # seconds a new guest stays invisible to membership writes: short, but visible
 _SETTINGS = ("AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",

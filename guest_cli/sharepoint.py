@@ -9,8 +9,8 @@ import sys
 
 from azure.core.exceptions import AzureError
 
+from guest_cli import EXIT_OK, EXIT_REMOTE, EXIT_USAGE
 from shared import runtime
-from shared.cli import EXIT_OK, EXIT_REMOTE, EXIT_USAGE
 from shared.credentials import CredentialError
 from shared.graph import GraphError
 from shared.settings import SettingsError

@@ -19,11 +19,11 @@ from shared.logging_setup import LOGGER_NAME
 
 # One line per command module; each is imported only to register its parser.
 COMMAND_MODULES: tuple[str, ...] = (
-    "shared.cli.poison",
-    "shared.cli.invite",
-    "shared.cli.bulk",
-    "shared.cli.sharepoint",
-    "shared.cli.doctor",
+    "guest_cli.poison",
+    "guest_cli.invite",
+    "guest_cli.bulk.command",
+    "guest_cli.sharepoint",
+    "guest_cli.doctor",
 )
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REMOTE = 0, 1, 2, 3

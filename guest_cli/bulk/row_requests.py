@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..requests_model import InvitationRequest, validate_invitation
+from shared.requests_model import InvitationRequest, validate_invitation
+
 from .csv_formats import CsvFile, CsvRow, RowProblem
 
 _GROUP_SEPARATORS = re.compile(r"[;,\s|]+")

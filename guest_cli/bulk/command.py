@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from guest_cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
+from guest_cli.bulk.bulk_run import BulkRun, RunSummary
+from guest_cli.bulk.csv_formats import CsvFile, RowProblem, read_csv_file
+from guest_cli.bulk.paced_transport import paced_session
+from guest_cli.bulk.progress import ProgressDisplay
+from guest_cli.bulk.rate_limit import RateBudget, RateLimiter, graph_budgets
+from guest_cli.bulk.results import ResultsFile, ResultsFileError, default_results_path
+from guest_cli.bulk.row_requests import BulkRow, validate_rows
+from guest_cli.demo_tenant import demo_help, embedded_tenant_if_unconfigured
 from shared import runtime
-from shared.bulk.bulk_run import BulkRun, RunSummary
-from shared.bulk.csv_formats import CsvFile, RowProblem, read_csv_file
-from shared.bulk.paced_transport import paced_session
-from shared.bulk.progress import ProgressDisplay
-from shared.bulk.rate_limit import RateBudget, RateLimiter, graph_budgets
-from shared.bulk.results import ResultsFile, ResultsFileError, default_results_path
-from shared.bulk.row_requests import BulkRow, validate_rows
-from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
-from shared.cli.demo_tenant import demo_help, embedded_tenant_if_unconfigured
 from shared.credentials import CredentialError, build_token_provider
 from shared.graph import GraphClient
 from shared.policy import check_policy

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from ..graph import GraphClient
-from ..intake import Refused, admit
-from ..problems import problem_text
-from ..settings import Settings
+from shared.graph import GraphClient
+from shared.intake import Refused, admit
+from shared.problems import problem_text
+from shared.settings import Settings
+
 from .membership_batches import MembershipBatcher
 from .progress import ProgressDisplay
 from .rate_limit import RateLimiter
