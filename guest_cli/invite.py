@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from guest_cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
 from guest_cli.demo_tenant import DemoTenant, demo_help, embedded_tenant_if_unconfigured
-from shared import runtime
+from shared import app_context
 from shared.credentials import CredentialError
 from shared.failures import Verdict, judge_membership
 from shared.graph import GraphError
@@ -76,7 +76,8 @@ def _request(args: argparse.Namespace, err: TextIO) -> InvitationRequest | None:
 
 def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, err: TextIO) -> int:
     request_id = str(uuid.uuid4())
-    result = admit(request, request_id, runtime.settings, runtime.graph, runtime.HTTP_BUDGET_SECONDS)
+    ctx = app_context.current()
+    result = admit(request, request_id, ctx.settings, ctx.graph, app_context.HTTP_BUDGET_SECONDS)
     if isinstance(result, Refused):
         return _refused(result.problem, err)
     _print_person(result, demo, out)
@@ -120,14 +121,14 @@ def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant |
     means. What is worth retrying (replication lag included) is retried (Retry-After, else 2, 4, 8… s up to a
     minute) for up to 15 minutes."""
     label = f"{demo.group_name(group_id)} ({group_id})" if demo and demo.group_name(group_id) else group_id
-    graph = runtime.graph()
+    graph = app_context.current().graph()
     started = time.monotonic()
     wait = FIRST_WAIT_SECONDS
     attempt = 0
     while True:
         attempt += 1
         try:
-            graph.add_member(group_id, user_id, graph.budget(runtime.QUEUE_BUDGET_SECONDS), request_id)
+            graph.add_member(group_id, user_id, graph.budget(app_context.QUEUE_BUDGET_SECONDS), request_id)
             added = True
         except (GraphError, CredentialError) as error:
             verdict = judge_membership(error, group_id)

@@ -23,7 +23,7 @@ from guest_cli.bulk.rate_limit import RateBudget, RateLimiter, graph_budgets
 from guest_cli.bulk.results import ResultsFile, ResultsFileError, default_results_path
 from guest_cli.bulk.row_requests import BulkRow, validate_rows
 from guest_cli.demo_tenant import demo_help, embedded_tenant_if_unconfigured
-from shared import runtime
+from shared import app_context
 from shared.credentials import CredentialError, build_token_provider
 from shared.graph import GraphClient
 from shared.policy import check_policy
@@ -92,7 +92,7 @@ def run_bulk(path: str | Path, options: BulkOptions, out: TextIO, err: TextIO) -
     rows, problems = validate_rows(csv_file, options.groups)
     with embedded_tenant_if_unconfigured(err) as demo:
         try:
-            settings = runtime.settings()
+            settings = app_context.current().settings()
         except SettingsError as error:
             return settings_refused(error.problems, err)
         problems = sorted([*problems, *_policy_problems(rows, settings, csv_file)],
