@@ -28,8 +28,8 @@ SETTING_NAMES = (
 
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _TENANT_DOMAIN = re.compile(r"^[a-z0-9.-]{1,253}$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_SETTING_TRUE = {"1", "true", "yes", "on"}
+_SETTING_FALSE = {"0", "false", "no", "off", ""}
 
 
 class SettingsError(Exception):
@@ -196,9 +196,9 @@ class _Reader:
         value = self.text(name)
         if value is None:
             return default
-        if value.lower() in _TRUE:
+        if value.lower() in _SETTING_TRUE:
             return True
-        if value.lower() in _FALSE:
+        if value.lower() in _SETTING_FALSE:
             return False
         self.fail(name, f"{value!r} is not a boolean (true or false)")
         return default
