@@ -4,7 +4,7 @@ import typing
 
 import azure.functions as func
 
-from shared import bindings, health, runtime
+from shared import app_context, bindings, health
 from shared.sharepoint.completion import on_membership_outcome
 from shared.sharepoint_blueprint import blueprint as sharepoint
 
@@ -53,4 +53,4 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
 
 # ---- SharePoint list webhooks (docs/sharepoint.md): its triggers, and the hook that marks a row done ----------
 app.register_functions(sharepoint)
-runtime.add_outcome_hook(on_membership_outcome)
+app_context.current().add_outcome_hook(on_membership_outcome)
