@@ -1,5 +1,5 @@
-"""Command-line tools: ``python cli.py --help``. Everything lives in :mod:`shared.cli`."""
+"""Command-line tools: ``python cli.py --help``. Everything lives in :mod:`guest_cli`."""
 
-from shared.cli import main
+from guest_cli import main
 
 raise SystemExit(main())

@@ -1,21 +1,23 @@
 """Azure Functions entry point (Python v2 model): triggers and bindings only. All logic is in ``shared``."""
 
-# The worker refuses func.Out[list[str]] at load ("invalid non-type annotation"); typing.List loads.
-from typing import List
+import typing
 
 import azure.functions as func
 
-from shared import bindings, health, sharepoint_bindings
+from shared import app_context, bindings, health
+from shared.sharepoint.completion import on_membership_outcome
+from shared.sharepoint_blueprint import blueprint as sharepoint
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 STORAGE = "AzureWebJobsStorage"
+# Output lists are typing.List[str] (noqa UP006): the Functions worker refuses the builtin generic list[str].
 
 
 @app.function_name("invite")
 @app.route(route="invitations", methods=["POST"])
 @app.queue_output(arg_name="memberships", queue_name="group-memberships", connection=STORAGE)
-def invite(req: func.HttpRequest, memberships: func.Out[List[str]]) -> func.HttpResponse:
+def invite(req: func.HttpRequest, memberships: func.Out[typing.List[str]]) -> func.HttpResponse:
     return bindings.invite_http(req, memberships)
 
 
@@ -30,7 +32,8 @@ def add_membership(msg: func.QueueMessage, poison: func.Out[str]) -> None:
 @app.queue_trigger(arg_name="msg", queue_name="guest-invitations", connection=STORAGE)
 @app.queue_output(arg_name="memberships", queue_name="group-memberships", connection=STORAGE)
 @app.queue_output(arg_name="poison", queue_name="guest-invitations-poison", connection=STORAGE)
-def invite_from_queue(msg: func.QueueMessage, memberships: func.Out[List[str]], poison: func.Out[str]) -> None:
+def invite_from_queue(msg: func.QueueMessage, memberships: func.Out[typing.List[str]],
+                      poison: func.Out[str]) -> None:
     bindings.invite_from_queue(msg, memberships, poison)
 
 
@@ -48,21 +51,6 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
     return health.health_http(req)
 
 
-# ---- SharePoint list webhooks (docs/sharepoint.md); the logic is in shared/sharepoint -----------------------
-@app.function_name("sharepoint_notifications")
-@app.route(route="sharepoint/notifications", methods=["POST"])
-@app.queue_output(arg_name="notifications", queue_name="sharepoint-notifications", connection=STORAGE)
-def sharepoint_notifications(req: func.HttpRequest, notifications: func.Out[List[str]]) -> func.HttpResponse:
-    return sharepoint_bindings.notifications_http(req, notifications)
-
-
-@app.function_name("sharepoint_changes")
-@app.queue_trigger(arg_name="msg", queue_name="sharepoint-notifications", connection=STORAGE)
-def sharepoint_changes(msg: func.QueueMessage) -> None:
-    sharepoint_bindings.changes_queue(msg)
-
-
-@app.function_name("sharepoint_subscription_renewal")
-@app.timer_trigger(arg_name="timer", schedule="0 30 3 * * *")  # daily, 03:30 UTC
-def sharepoint_subscription_renewal(timer: func.TimerRequest) -> None:
-    sharepoint_bindings.renew_timer(timer)
+# ---- SharePoint list webhooks (docs/sharepoint.md): its triggers, and the hook that marks a row done ----------
+app.register_functions(sharepoint)
+app_context.current().add_outcome_hook(on_membership_outcome)

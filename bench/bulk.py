@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.host_model import app_settings
+from guest_cli.bulk.command import BulkOptions, run_bulk
 from shared import runtime
-from shared.cli.bulk import BulkOptions, run_bulk
 from simulator import Simulator
 from simulator.graph.models import PARTNERS_GROUP_ID
 
@@ -38,11 +39,7 @@ def main() -> int:
     path.write_text("email,displayName,groupIds\n" + "".join(
         f"bench{n:05d}@fabrikam.com,Bench {n},{PARTNERS_GROUP_ID}\n" for n in range(args.rows)), encoding="utf-8")
     with Simulator(replication_lag=args.lag, throttling=True) as sim:
-        app = sim.identity.default_app
-        os.environ.update({"AZURE_AUTHORITY_HOST": sim.authority_host, "GRAPH_ENDPOINT": sim.graph_endpoint,
-                           "AZURE_TENANT_ID": sim.tenant_id, "AZURE_CLIENT_ID": app.client_id,
-                           "AZURE_CLIENT_SECRET": app.secret, "REQUESTS_CA_BUNDLE": str(sim.ca_path),
-                           "ALLOWED_GROUP_IDS": PARTNERS_GROUP_ID})
+        os.environ.update(app_settings(sim, REQUESTS_CA_BUNDLE=str(sim.ca_path), ALLOWED_GROUP_IDS=PARTNERS_GROUP_ID))
         runtime.reset()
         out = io.StringIO()
         started = time.monotonic()

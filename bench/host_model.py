@@ -30,11 +30,9 @@ HOST_JSON = ROOT / "host.json"
 
 def app_settings(sim: Simulator, **overrides: str) -> dict[str, str]:
     """App settings for client-secret mode against the simulator (what local.settings.json would hold)."""
-    app = sim.identity.default_app
-    settings = {"AZURE_TENANT_ID": sim.tenant_id, "AZURE_CLIENT_ID": app.client_id,
-                "AZURE_CLIENT_SECRET": app.secret, "AZURE_AUTHORITY_HOST": sim.authority_host,
-                "GRAPH_ENDPOINT": sim.graph_endpoint, "ALLOWED_GROUP_IDS": "*"}
-    return {**settings, **overrides}
+    from tests.tenant_settings import simulator_settings
+
+    return {name: value for name, value in simulator_settings(sim, **overrides).items() if value is not None}
 
 
 def simulated_timing(sim: Simulator) -> runtime.Timing:

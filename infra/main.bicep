@@ -104,6 +104,7 @@ var queueNames = [
   'guest-invitations'
   'guest-invitations-poison'
   'sharepoint-notifications'
+  'sharepoint-notifications-poison'
 ]
 // What `cli.py poison` touches: each poison queue and the queue its messages are re-driven to.
 var poisonQueueNames = [

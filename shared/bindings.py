@@ -1,7 +1,10 @@
-"""The azure.functions adapter (the only module that imports it): trigger objects in, HttpResponse / Out values out.
-Each function is a door: it translates, the core decides."""
+"""The azure.functions adapter of the core's doors (with shared/sharepoint_blueprint.py and shared/health.py, the
+only modules that import it): trigger objects in, HttpResponse / Out values out. Each function is a door: it
+translates, the core decides."""
 
 from __future__ import annotations
+
+import typing
 
 import azure.functions as func
 
@@ -11,7 +14,8 @@ from .membership import process_membership
 from .openapi import served_openapi_json
 
 
-def invite_http(req: func.HttpRequest, memberships: func.Out[list[str]]) -> func.HttpResponse:
+def invite_http(req: func.HttpRequest,
+                memberships: func.Out[typing.List[str]]) -> func.HttpResponse:  # noqa: UP006 (as function_app.py)
     headers = {name.lower(): value for name, value in req.headers.items()}
     answer = handle_invitation(headers, req.get_body() or b"")
     if answer.messages:
@@ -26,7 +30,8 @@ def add_membership(msg: func.QueueMessage, poison: func.Out[str]) -> None:
         poison.set(result.poison)
 
 
-def invite_from_queue(msg: func.QueueMessage, memberships: func.Out[list[str]], poison: func.Out[str]) -> None:
+def invite_from_queue(msg: func.QueueMessage, memberships: func.Out[typing.List[str]],  # noqa: UP006 (as above)
+                      poison: func.Out[str]) -> None:
     """The guest-invitations door: same flow as HTTP. Raises RetryLater for a transient failure (host redelivers)."""
     result = process_invitation_message(msg.get_body(), msg.dequeue_count, msg.id)
     if result.memberships:

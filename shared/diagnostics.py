@@ -23,7 +23,7 @@ from .storage_checks import queue_checks
 
 __all__ = ["REQUIRED_ROLES", "SITES_ROLES", "Check", "Report", "Status", "diagnose"]
 
-# Graph application permissions (cloud-facts "Permissions"), each with the broader roles Graph also accepts for
+# Graph application permissions (MGDC permissions-reference), each with the broader roles Graph also accepts for
 # the same calls (MGDC permissions-reference); a broader one passes but is flagged as more than needed.
 REQUIRED_ROLES: dict[str, tuple[str, ...]] = {
     "User.Invite.All": ("User.ReadWrite.All", "Directory.ReadWrite.All"),
@@ -163,7 +163,7 @@ def role_checks(settings: Settings, roles: set[str], principal: str) -> list[Che
 
 
 def _graph_probe(settings: Settings, graph: GraphClient, principal: str) -> Check:
-    """GET /users?$top=1&$select=id: the cheapest read (2 resource units, cloud-facts throttling)."""
+    """GET /users?$top=1&$select=id: the cheapest read (2 resource units, MGDC concepts/throttling-limits.md)."""
     try:
         graph.request("GET", "/users", query={"$top": "1", "$select": "id"},
                       budget=graph.budget(GRAPH_BUDGET_SECONDS))

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from .wire import utc_now
 
 
 class Status(StrEnum):
@@ -44,8 +45,7 @@ class Report:
 
     @classmethod
     def create(cls, checks: list[Check]) -> Report:
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        return cls(tuple(checks), now)
+        return cls(tuple(checks), utc_now())
 
     @property
     def ok(self) -> bool:

@@ -5,7 +5,7 @@ Retry rules and where they live:
 - 429/503/504 with ``Retry-After``: wait that long (MGDC concepts/throttling.md, concepts/errors.md); other
   transient answers (408, 429/5xx without the header, no answer at all): exponential backoff with jitter;
 - 401: drop the cached token once and try again;
-- all of it within a :class:`Budget` per logical call, so an HTTP invocation answers well within Logic Apps'
+- all of it within a :class:`CallBudget` per logical call, so an HTTP invocation answers well within Logic Apps'
   120 s. Our own loop does the status-level retries because urllib3 cannot express the budget, the 401 rule,
   or "an invitation POST that lost its answer must not be replayed blindly" (``idempotent=False``).
 """
@@ -26,13 +26,13 @@ from urllib3.util.retry import Retry
 
 from . import telemetry
 from .credentials import TokenProvider
+from .failures import TRANSIENT_STATUSES
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 NOT_APPLIED_STATUSES = frozenset({429, 503})
 _GUID = re.compile(r"[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
 USER_FIELDS = ("id", "displayName", "mail", "userPrincipalName", "userType", "externalUserState", "otherMails")
@@ -94,7 +94,7 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-class Budget:
+class CallBudget:
     """How long one logical call (all its requests, waits and retries) may take."""
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -129,14 +129,14 @@ class GraphClient:
         self.read_timeout = read_timeout  # per request, and never past the call's budget (at least 1 s)
         self.random = random.Random()
 
-    def budget(self, seconds: float) -> Budget:
-        return Budget(seconds, self.clock)
+    def budget(self, seconds: float) -> CallBudget:
+        return CallBudget(seconds, self.clock)
 
     def close(self) -> None:
         self.session.close()
 
     # ---- the calls the app makes -------------------------------------------------------------------------
-    def find_users_by_email(self, email: str, budget: Budget, request_id: str | None = None) -> list[dict]:
+    def find_users_by_email(self, email: str, budget: CallBudget, request_id: str | None = None) -> list[dict]:
         """Users whose mail, userPrincipalName, otherMails or proxyAddresses is ``email`` (MGDC api/user-list.md;
         the filter is the one entra-docs customize-invitation-api.md suggests). The OData literal doubles quotes."""
         literal = email.replace("'", "''")
@@ -146,12 +146,12 @@ class GraphClient:
         answer = self.request("GET", "/users", query=query, budget=budget, request_id=request_id)
         return list((answer or {}).get("value") or [])
 
-    def invite(self, invitation: dict, budget: Budget, request_id: str | None = None) -> dict:
+    def invite(self, invitation: dict, budget: CallBudget, request_id: str | None = None) -> dict:
         """POST /invitations (MGDC api/invitation-post.md). Not replayed after a lost answer: see onboarding."""
         return self.request("POST", "/invitations", body=invitation, budget=budget, idempotent=False,
                             request_id=request_id) or {}
 
-    def add_member(self, group_id: str, user_id: str, budget: Budget, request_id: str | None = None) -> None:
+    def add_member(self, group_id: str, user_id: str, budget: CallBudget, request_id: str | None = None) -> None:
         """POST /groups/{id}/members/$ref (MGDC api/group-post-members.md). Replaying it is safe: a second add
         answers "already exist", which the caller treats as done."""
         reference = {"@odata.id": f"{self.base_url}/directoryObjects/{user_id}"}
@@ -159,7 +159,7 @@ class GraphClient:
                      request_id=request_id)
 
     # ---- the retry loop -------------------------------------------------------------------------------------
-    def request(self, method: str, path: str, *, budget: Budget, query: dict[str, str] | None = None,
+    def request(self, method: str, path: str, *, budget: CallBudget, query: dict[str, str] | None = None,
                 body: Any = None, idempotent: bool = True, request_id: str | None = None,
                 headers: dict[str, str] | None = None) -> Any:
         """One logical call: the parsed JSON answer (None when empty), or GraphError once retries are spent."""
@@ -197,7 +197,7 @@ class GraphClient:
                 raise error
             self.sleep(delay)
 
-    def _send(self, method: str, url: str, body: Any, budget: Budget, request_id: str | None,
+    def _send(self, method: str, url: str, body: Any, budget: CallBudget, request_id: str | None,
               extra_headers: dict[str, str] | None = None) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.tokens.token()}", **(extra_headers or {})}
         if request_id and _GUID.fullmatch(request_id):

@@ -18,37 +18,36 @@ from collections.abc import Callable
 
 import azure.functions as func
 
-from . import runtime
+from . import app_context
 from .diagnostics import Check, Report, Status, diagnose
 from .logging_setup import log_event
 
 CACHE_SECONDS = 30.0
 HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
 
-_lock = threading.Lock()
-_cached: tuple[float, Report] | None = None
+_lock = threading.Lock()  # one round of checks at a time: concurrent calls wait for it
 
 
 def current_report(clock: Callable[[], float] = time.monotonic) -> Report:
     """The cached report while it is younger than CACHE_SECONDS, else a new round of checks."""
-    global _cached
+    ctx = app_context.current()
     with _lock:
-        if _cached is not None and clock() - _cached[0] < CACHE_SECONDS:
-            return _cached[1]
-        report = _run_checks()
-        _cached = (clock(), report)
+        cached = ctx.health_report
+        if cached is not None and clock() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        report = _run_checks(ctx)
+        ctx.health_report = (clock(), report)
         return report
 
 
 def reset_cache() -> None:
-    global _cached
-    with _lock:
-        _cached = None
+    """Kept for the test harnesses: app_context.reset() forgets the report with everything else."""
+    app_context.current().health_report = None
 
 
-def _run_checks() -> Report:
+def _run_checks(ctx: app_context.AppContext) -> Report:
     try:
-        report = diagnose(os.environ, graph_source=lambda _settings: runtime.graph())
+        report = diagnose(os.environ, graph_source=lambda _settings: ctx.graph())
     except Exception as error:  # a bug in a check must still answer with a report, never a bare 500
         log_event("health.failed", level=logging.ERROR, error=type(error).__name__)
         return Report.create([Check("doctor", Status.ERROR, f"a check failed unexpectedly: {type(error).__name__}",

@@ -1,51 +1,43 @@
 """Add one user to one group from a ``group-memberships`` message, and decide: done, try again, or poison.
 
-- 204, or "already a member" (400 Request_BadRequest "…already exist…", MGDC api/group-post-members.md) → done.
-- Transient (429/5xx/no answer after the in-invocation retries; the user's 404 and the 400 texts of replication
-  lag; a settings or credential problem an operator can fix) → :class:`RetryLater`, so the host delivers the
-  message again after host.json's visibilityTimeout; on the last delivery (dequeue count ≥ maxDequeueCount)
-  → poison with the reason instead, because the host would poison it with none.
-- Permanent (403, the group's 404, invalid ids, an unreadable message, a group outside ALLOWED_GROUP_IDS) → poison
-  at once, with the reason.
-- A final outcome goes to the runtime's outcome hooks; one that cannot record it yet raises RetryLater, which
+- 204, or "already a member" → done. Replication lag is waited out within the invocation (LAG_DELAYS).
+- Every failure is judged by the failure policy (shared.failures.judge_membership): retry → :class:`RetryLater`,
+  so the host delivers the message again after host.json's visibilityTimeout; on the last delivery (dequeue count
+  ≥ maxDequeueCount) → poison with the reason instead, because the host would poison it with none; give up (a
+  missing permission, the group's 404, an unreadable message, a group outside ALLOWED_GROUP_IDS) → poison at once,
+  with the reason.
+- A final outcome goes to the app context's outcome hooks; one that cannot record it yet raises RetryLater, which
   redelivers the message as above (the add then answers "already a member") or, on the last delivery, poisons it
   with the hook's reason.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import json
 import logging
 import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import runtime
-from .credentials import CredentialError
+from . import app_context
+from .app_context import QUEUE_BUDGET_SECONDS, AppContext
+from .failures import RetryLater, Verdict, judge_membership
 from .graph import GraphError
 from .logging_setup import log_event
+from .problems import FieldError, policy_refused, problem_text
 from .requests_model import GUID_PATTERN
 from .settings import SettingsError
+from .wire import poison_message, read_queue_body
 
 # Waits between in-invocation tries while a new user is not yet visible to writes: covers the common lag of
 # seconds without a redelivery; host.json's redeliveries (every 2 minutes) cover the minutes after that.
 LAG_DELAYS = (2.0, 4.0, 8.0)
-REQUIRED_PERMISSION = "GroupMember.ReadWrite.All"
-# Answers seen while a new object replicates (cloud-facts: group-post-members, eventual consistency guidance).
-_LAG_TEXTS = re.compile(r"does not exist|don't exist|not a valid reference update", re.IGNORECASE)
-_LAG_CODES = {"Request_ResourceNotFound", "Directory_ObjectNotFound"}
 
-
-class RetryLater(Exception):
-    """A transient failure: let the host deliver the message again after its visibility timeout."""
+__all__ = ["MembershipOutcome", "MembershipResult", "RetryLater", "decode_message", "process_membership"]
 
 
 @dataclass
 class MembershipOutcome:
-    """A final outcome, given to the runtime's outcome hooks (``source`` is the producer's opaque object)."""
+    """A final outcome, given to the application context's outcome hooks (``source``: the producer's object)."""
 
     status: str  # "added" | "already_member" | "poisoned"
     user_id: str | None
@@ -63,52 +55,41 @@ class MembershipResult:
     poison: str | None = None  # the group-memberships-poison message to write, if any
 
 
-class _Failure(Exception):
-    def __init__(self, error: dict[str, Any], *, transient: bool) -> None:
-        super().__init__(error.get("message"))
-        self.error = error
-        self.transient = transient
-
-
-def process_membership(body: bytes | str, dequeue_count: int | None) -> MembershipResult:
+def process_membership(body: bytes | str, dequeue_count: int | None,
+                       ctx: AppContext | None = None) -> MembershipResult:
     """Handle one delivery. Returns the outcome (and a poison message when it failed for good), or raises
     RetryLater for the host to try again."""
+    ctx = ctx or app_context.current()
     attempts = dequeue_count or 1
-    started = runtime.timing().clock()
+    started = ctx.timing.clock()
     message, fields, problem = decode_message(body)
     if problem is not None:
-        return _finish(_outcome("poisoned", fields, message, problem, attempts), started)
+        return _finish(ctx, _outcome("poisoned", fields, message, problem, attempts), started)
     try:
-        status = _add(fields["userId"], fields["groupId"], fields.get("requestId"))
-    except _Failure as failure:
-        if failure.transient and attempts < runtime.max_dequeue_count():
-            log_event("membership.retry", level=logging.WARNING, log_pii=_log_pii(), attempts=attempts,
-                      **_ids(fields), error=failure.error, durationMs=_ms(runtime.timing().clock() - started))
-            raise RetryLater(failure.error.get("message")) from failure
-        return _finish(_outcome("poisoned", fields, message, failure.error, attempts), started)
-    except Exception:  # a bug: the host retries; the last delivery is poisoned with a reason, never silently
-        log_event("membership.bug", level=logging.ERROR, log_pii=_log_pii(), attempts=attempts, **_ids(fields),
-                  exc_info=True)
-        if attempts < runtime.max_dequeue_count():
-            raise
-        error = {"status": 500, "code": "internal-error", "graphRequestId": None,
-                 "message": "The app failed unexpectedly; see the logs (event membership.bug) for this message."}
-        return _finish(_outcome("poisoned", fields, message, error, attempts), started)
-    return _finish(_outcome(status, fields, message, None, attempts), started)
+        status = _add(ctx, fields["userId"], fields["groupId"], fields.get("requestId"))
+    except Exception as failure:  # every failure becomes the policy's verdict; a bug is logged whole first
+        verdict = judge_membership(failure, fields["groupId"]).final(attempts, ctx.max_dequeue_count())
+        bug = verdict.problem is not None and verdict.problem.kind == "internal-error"
+        if bug:
+            log_event("membership.bug", level=logging.ERROR, log_pii=_log_pii(ctx), attempts=attempts, **_ids(fields),
+                      exc_info=True)
+            if verdict.retry:
+                raise  # the host's own log keeps the real traceback too
+        error = membership_error(verdict, failure)
+        if verdict.retry:
+            log_event("membership.retry", level=logging.WARNING, log_pii=_log_pii(ctx), attempts=attempts,
+                      **_ids(fields), error=error, durationMs=_ms(ctx.timing.clock() - started))
+            raise RetryLater(error.get("message")) from failure
+        return _finish(ctx, _outcome("poisoned", fields, message, error, attempts), started)
+    return _finish(ctx, _outcome(status, fields, message, None, attempts), started)
 
 
 def decode_message(body: bytes | str) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
-    """(the message as parsed, or its text; its fields; a problem or None). Plain JSON or base64 of JSON: host.json
-    says messageEncoding none, but producers that base64-encode (older SDKs, the portal) must work too."""
-    raw = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-    parsed = _json_object(raw)
-    if parsed is None and raw.strip():
-        try:
-            parsed = _json_object(base64.b64decode(raw.strip(), validate=True).decode("utf-8"))
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            parsed = None
+    """(the message as parsed, or its text; its fields; a problem or None)."""
+    decoded = read_queue_body(body)
+    parsed = decoded.value if isinstance(decoded.value, dict) else None
     if parsed is None:
-        return raw, {}, _invalid("the message is not a JSON object (plain or base64)")
+        return decoded.text, {}, _invalid("the message is not a JSON object (plain or base64)")
     wrong = [name for name in ("userId", "groupId")
              if not isinstance(parsed.get(name), str) or not re.fullmatch(GUID_PATTERN, parsed[name])]
     if wrong:
@@ -116,78 +97,56 @@ def decode_message(body: bytes | str) -> tuple[Any, dict[str, Any], dict[str, An
     return parsed, {**parsed, "userId": parsed["userId"].lower(), "groupId": parsed["groupId"].lower()}, None
 
 
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):  # deeply nested JSON exhausts the parser's stack: still not a message
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _invalid(message: str) -> dict[str, Any]:
     return {"status": None, "code": "InvalidMessage", "message": message, "graphRequestId": None}
 
 
-def _add(user_id: str, group_id: str, request_id: str | None) -> str:
-    """'added' or 'already_member'; raises _Failure."""
-    try:
-        graph = runtime.graph()
-    except SettingsError as error:
-        log_event("settings.invalid", level=logging.ERROR, settings=error.problems)
-        raise _Failure({"status": None, "code": "NotConfigured", "message": str(error), "graphRequestId": None},
-                       transient=True) from error
-    except CredentialError as error:
-        raise _credential_failure(error) from error
-    settings = runtime.settings()
+def _add(ctx: AppContext, user_id: str, group_id: str, request_id: str | None) -> str:
+    """'added' or 'already_member'; raises whatever failed (the caller judges it)."""
+    settings = ctx.settings()
     if not settings.allow_any_group and group_id not in settings.allowed_group_ids:
         # Any system may write to this queue: the worker enforces the same group policy as the doors.
-        raise _Failure({"status": None, "code": "PolicyRefused", "graphRequestId": None,
-                        "message": f"group {group_id} is not in ALLOWED_GROUP_IDS (the setting that governs which "
-                                   f"groups guests may be added to)"}, transient=False)
-    budget = graph.budget(runtime.QUEUE_BUDGET_SECONDS)
+        raise policy_refused([FieldError("groupId", f"group {group_id} is not in ALLOWED_GROUP_IDS (the setting that "
+                                                    "governs which groups guests may be added to)")],
+                             ["ALLOWED_GROUP_IDS"])
+    graph = ctx.graph()
+    budget = graph.budget(QUEUE_BUDGET_SECONDS)
     for attempt in range(1, len(LAG_DELAYS) + 2):
         try:
             graph.add_member(group_id, user_id, budget, request_id if isinstance(request_id, str) else None)
             return "added"
-        except CredentialError as error:
-            raise _credential_failure(error) from error
         except GraphError as error:
-            verdict = classify(error, group_id)
-            if verdict == "already_member":
-                return verdict
-            if verdict != "lag" or attempt > len(LAG_DELAYS):
-                raise _Failure(_error_dict(error), transient=verdict in ("transient", "lag")) from error
-            delay = LAG_DELAYS[attempt - 1]
-            if delay > budget.remaining():
-                raise _Failure(_error_dict(error), transient=True) from error
-            graph.sleep(delay)
+            verdict = judge_membership(error, group_id)
+            if verdict.done:
+                return "already_member"
+            if not verdict.lag or attempt > len(LAG_DELAYS) or LAG_DELAYS[attempt - 1] > budget.remaining():
+                raise
+            graph.sleep(LAG_DELAYS[attempt - 1])
     raise AssertionError("unreachable")
 
 
-def classify(error: GraphError, group_id: str) -> str:
-    """'already_member' | 'lag' (the user is not visible yet) | 'transient' | 'permanent'."""
-    if error.status == 400 and error.code == "Request_BadRequest" and "already exist" in error.message:
-        return "already_member"
-    if error.status == 404 and group_id in error.message.lower():
-        return "permanent"  # the group itself does not exist
-    if error.status == 404 or (error.status == 400 and (error.code in _LAG_CODES or _LAG_TEXTS.search(error.message))):
-        return "lag"
-    if error.transient or error.status == 401:  # 401 after a token refresh: the credential, fixable by an operator
-        return "transient"
-    return "permanent"
-
-
-def _error_dict(error: GraphError) -> dict[str, Any]:
-    result = error.to_dict()
-    if error.status == 403 and "privileges" in error.message.lower():
-        result["requiredPermission"] = REQUIRED_PERMISSION
-    return result
-
-
-def _credential_failure(error: CredentialError) -> _Failure:
-    # Even a refused credential is retried until the last delivery: an operator can fix it meanwhile.
-    return _Failure({"status": None, "code": error.code, "message": error.message, "graphRequestId": None},
-                    transient=True)
+def membership_error(verdict: Verdict, failure: BaseException) -> dict[str, Any]:
+    """The poison ``error`` of this queue: Graph's own status, code, message and request-id when Graph answered
+    (plus the permission to grant), else the problem's code and text."""
+    problem = verdict.problem
+    assert problem is not None
+    graph_error = problem.extensions.get("graphError")
+    if graph_error:
+        error = dict(graph_error)
+        if "requiredPermission" in problem.extensions:
+            error["requiredPermission"] = problem.extensions["requiredPermission"]
+        return error
+    credential = problem.extensions.get("credentialError")
+    if credential:
+        return {"status": None, "code": credential["code"], "message": credential["message"], "graphRequestId": None}
+    codes = {"not-configured": "NotConfigured", "policy-refused": "PolicyRefused"}
+    message = str(failure) if problem.kind == "not-configured" else problem_text(problem)
+    if problem.kind == "policy-refused":
+        message = "; ".join(item.message for item in problem.errors)
+    if problem.kind == "internal-error":
+        message = "The app failed unexpectedly; see the logs (event membership.bug) for this message."
+    return {"status": 500 if problem.kind == "internal-error" else None, "code": codes.get(problem.kind, problem.kind),
+            "message": message, "graphRequestId": None}
 
 
 def _outcome(status: str, fields: dict[str, Any], message: Any, error: dict[str, Any] | None,
@@ -196,33 +155,32 @@ def _outcome(status: str, fields: dict[str, Any], message: Any, error: dict[str,
                              fields.get("source"), message, error, attempts)
 
 
-def poison_message(outcome: MembershipOutcome) -> str:
-    return json.dumps({"message": outcome.message, "error": outcome.error, "attempts": outcome.attempts,
-                       "failedAt": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")})
+def poison_for(outcome: MembershipOutcome) -> str:
+    return poison_message(outcome.message, outcome.error or {}, outcome.attempts)
 
 
-def _finish(outcome: MembershipOutcome, started: float) -> MembershipResult:
+def _finish(ctx: AppContext, outcome: MembershipOutcome, started: float) -> MembershipResult:
     level = logging.ERROR if outcome.status == "poisoned" else logging.INFO
-    log_event("membership.done", level=level, log_pii=_log_pii(), outcome=outcome.status, attempts=outcome.attempts,
+    log_event("membership.done", level=level, log_pii=_log_pii(ctx), outcome=outcome.status, attempts=outcome.attempts,
               userId=outcome.user_id, groupId=outcome.group_id, requestId=outcome.request_id, error=outcome.error,
               graphRequestId=(outcome.error or {}).get("graphRequestId"),
-              durationMs=_ms(runtime.timing().clock() - started))
-    unrecorded = _run_hooks(outcome)
+              durationMs=_ms(ctx.timing.clock() - started))
+    unrecorded = _run_hooks(ctx, outcome)
     if unrecorded:
-        return MembershipResult(outcome, poison_message(_unrecorded(outcome, "; ".join(unrecorded))))
-    return MembershipResult(outcome, poison_message(outcome) if outcome.status == "poisoned" else None)
+        return MembershipResult(outcome, poison_for(_unrecorded(outcome, "; ".join(unrecorded))))
+    return MembershipResult(outcome, poison_for(outcome) if outcome.status == "poisoned" else None)
 
 
-def _run_hooks(outcome: MembershipOutcome) -> list[str]:
+def _run_hooks(ctx: AppContext, outcome: MembershipOutcome) -> list[str]:
     """Give the outcome to each hook. A hook that cannot record it for now raises RetryLater: before the last
     delivery that propagates (the host delivers the message again; the add then answers "already a member", so
     hooks must be idempotent), on the last one its reason is returned for the poison message."""
     unrecorded = []
-    for hook in runtime.outcome_hooks():
+    for hook in ctx.outcome_hooks():
         try:
             hook(outcome)
         except RetryLater as error:
-            last = outcome.attempts >= runtime.max_dequeue_count()
+            last = outcome.attempts >= ctx.max_dequeue_count()
             log_event("membership.hook_failed", level=logging.ERROR if last else logging.WARNING,
                       userId=outcome.user_id, groupId=outcome.group_id, attempts=outcome.attempts, retry=not last,
                       error=str(error))
@@ -230,7 +188,7 @@ def _run_hooks(outcome: MembershipOutcome) -> list[str]:
                 raise
             unrecorded.append(str(error))
         except Exception:  # any other failure of a hook must not undo or repeat the membership
-            log_event("membership.hook_failed", level=logging.ERROR, log_pii=_log_pii(), userId=outcome.user_id,
+            log_event("membership.hook_failed", level=logging.ERROR, log_pii=_log_pii(ctx), userId=outcome.user_id,
                       groupId=outcome.group_id, exc_info=True)
     return unrecorded
 
@@ -249,9 +207,9 @@ def _ids(fields: dict[str, Any]) -> dict[str, Any]:
     return {"userId": fields.get("userId"), "groupId": fields.get("groupId"), "requestId": fields.get("requestId")}
 
 
-def _log_pii() -> bool:
+def _log_pii(ctx: AppContext) -> bool:
     try:
-        return runtime.settings().log_pii
+        return ctx.settings().log_pii
     except SettingsError:
         return False
 

@@ -2,7 +2,8 @@
 
 A poison message is either the app's envelope ``{"message", "error": {"status", "code", "message",
 "graphRequestId"}, "attempts", "failedAt"}`` (written with a reason), or a message the Functions host moved itself
-after ``maxDequeueCount`` failed deliveries, which carries no reason at all (cloud-facts: "logging only that it did").
+after ``maxDequeueCount`` failed deliveries, which carries no reason at all. The envelope is written by
+shared.wire.poison_message, the one writer.
 Bodies may be plain text or base64 (host.json uses ``messageEncoding: none``; other producers send base64).
 
 Requeue sends first and deletes from the poison queue only after the send succeeded: a crash in between leaves the
@@ -12,8 +13,6 @@ member" counts as done), never on neither.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 import re
@@ -26,7 +25,8 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
-POISON_SUFFIX = "-poison"
+from .wire import POISON_SUFFIX, is_poison_envelope, parse_utc, read_queue_body
+
 # Azure Storage queue names: 3-63 characters, lowercase letters, digits and single hyphens, starting and ending with a
 # letter or digit (learn.microsoft.com/rest/api/storageservices/naming-queues-and-metadata).
 QUEUE_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
@@ -51,15 +51,8 @@ def queue_pair(name: str) -> tuple[str, str]:
 
 def decode_body(text: str) -> tuple[Any | None, str, str]:
     """``(parsed JSON or None, encoding, decoded text)`` for a queue body that is plain JSON or base64 of JSON."""
-    try:
-        return json.loads(text), "plain", text
-    except ValueError:
-        pass
-    try:
-        decoded = base64.b64decode(text.strip(), validate=True).decode("utf-8")
-        return json.loads(decoded), "base64", decoded
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None, "text", text
+    body = read_queue_body(text)
+    return body.value, body.encoding, body.text
 
 
 @dataclass(frozen=True)
@@ -106,19 +99,13 @@ def read_poison(message_id: str, content: str, inserted_on: datetime | None = No
     parsed, encoding, decoded = decode_body(content)
     common = {"id": message_id, "encoding": encoding, "inserted_on": inserted_on, "dequeue_count": dequeue_count,
               "pop_receipt": pop_receipt}
-    if _is_envelope(parsed):
+    if is_poison_envelope(parsed):
         error = parsed["error"] if isinstance(parsed["error"], dict) else {"message": str(parsed["error"])}
         attempts = parsed.get("attempts")
         return PoisonMessage(original=_original_text(parsed["message"]), moved_by="app", error=error,
                              attempts=attempts if isinstance(attempts, int) else None,
-                             failed_at=_parse_time(parsed.get("failedAt")), **common)
+                             failed_at=parse_utc(parsed.get("failedAt")), **common)
     return PoisonMessage(original=decoded, moved_by="host", **common)
-
-
-def _is_envelope(parsed: Any) -> bool:
-    # An invitation body also has a "message" member, so require the envelope's own members as well.
-    return (isinstance(parsed, dict) and "message" in parsed and "error" in parsed
-            and ("failedAt" in parsed or "attempts" in parsed))
 
 
 def _original_text(original: Any) -> str:
@@ -126,16 +113,6 @@ def _original_text(original: Any) -> str:
         inner, _, decoded = decode_body(original)  # the app may have kept an undecodable body as a string
         return decoded if inner is not None else original
     return json.dumps(original, ensure_ascii=False, separators=(",", ":"))
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -91,3 +91,16 @@ def not_configured(setting_problems: dict[str, str]) -> Problem:
 def internal_error() -> Problem:
     return Problem(500, "internal-error", "Unexpected error",
                    "The app failed unexpectedly; the error is logged under this requestId.")
+
+
+def problem_text(problem: Problem) -> str:
+    """The problem as one line of text, for every medium that is not an HTTP body: a poison message's reason, a
+    SharePoint row's Error column, a bulk results row, the command line. Each bad field is named; Graph's own
+    message is quoted (unless the detail already quotes it)."""
+    if problem.errors:  # each names its field: the title would say nothing more
+        return "; ".join(f"{error.field}: {error.message}" for error in problem.errors)
+    text = f"{problem.title}: {problem.detail}"
+    graph_error = problem.extensions.get("graphError") or {}
+    if graph_error.get("message") and graph_error["message"] not in problem.detail:
+        text += f" Graph: {graph_error['message']}"
+    return text

@@ -1,6 +1,6 @@
 """The app's settings: read from the environment once, validated, frozen.
 
-The setting names are a contract with operators and the deployment templates (issue 3); a bad value fails
+The setting names are a contract with operators and the deployment templates (infra/); a bad value fails
 loudly with a :class:`SettingsError` naming every offending setting.
 """
 
@@ -30,8 +30,8 @@ SETTING_NAMES = (
 
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _TENANT_DOMAIN = re.compile(r"^[a-z0-9.-]{1,253}$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_SETTING_TRUE = {"1", "true", "yes", "on"}
+_SETTING_FALSE = {"0", "false", "no", "off", ""}
 
 
 class SettingsError(Exception):
@@ -68,7 +68,7 @@ class Settings:
     allowed_email_domains: tuple[str, ...] = ()
     blocked_email_domains: tuple[str, ...] = ()
     log_pii: bool = False
-    # SharePoint list webhooks (issue 5): optional; shared/sharepoint/config.py says which feature needs which.
+    # SharePoint list webhooks: optional; shared/sharepoint/config.py says which feature needs which.
     sharepoint_site_url: str | None = None
     sharepoint_list_id: str | None = None
     sharepoint_client_state: str | None = field(default=None, repr=False)
@@ -200,9 +200,9 @@ class _Reader:
         value = self.text(name)
         if value is None:
             return default
-        if value.lower() in _TRUE:
+        if value.lower() in _SETTING_TRUE:
             return True
-        if value.lower() in _FALSE:
+        if value.lower() in _SETTING_FALSE:
             return False
         self.fail(name, "is not a boolean (true or false)")
         return default

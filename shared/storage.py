@@ -5,8 +5,7 @@
 - Identity-based (what the deployment uses; its storage account has shared keys off, so only these exist):
   ``AzureWebJobsStorage__queueServiceUri`` / ``__tableServiceUri``, or ``__accountName`` (public cloud:
   ``https://{name}.queue.core.windows.net``), with ``__credential=managedidentity`` and, for a user-assigned
-  identity, ``__clientId`` (azure-docs functions-reference "Connecting to host storage with an identity";
-  cloud-facts "Identity-based storage").
+  identity, ``__clientId`` (azure-docs functions-reference "Connecting to host storage with an identity").
 
 The credential is explicit, never a DefaultAzureCredential chain: managed identity when ``__credential`` says so
 or the process runs on an App Service/Functions host (``IDENTITY_ENDPOINT`` set; without ``__credential`` the host

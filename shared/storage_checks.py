@@ -8,10 +8,7 @@ Policy.Read.All, which this app is deliberately not granted (least privilege, do
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,16 +16,17 @@ from urllib.parse import urlsplit
 from .diagnostics_report import Check, Status
 from .settings import Settings, SettingsError
 from .storage import STORAGE_SETTING, StorageTarget, queue_service, storage_target
+from .wire import INVITATION_QUEUE, MEMBERSHIP_QUEUE, NOTIFICATION_QUEUE, POISON_SUFFIX, parse_utc, read_queue_body
 
-QUEUES = ("group-memberships", "group-memberships-poison", "guest-invitations", "guest-invitations-poison")
-SHAREPOINT_QUEUE = "sharepoint-notifications"
-INVITATION_POISON = "guest-invitations-poison"
+QUEUES = (MEMBERSHIP_QUEUE, MEMBERSHIP_QUEUE + POISON_SUFFIX, INVITATION_QUEUE, INVITATION_QUEUE + POISON_SUFFIX)
+SHAREPOINT_QUEUE = NOTIFICATION_QUEUE
+INVITATION_POISON = INVITATION_QUEUE + POISON_SUFFIX
 # A check must answer fast: no retries, short timeouts (a closed port or a black-holed address fails quickly).
 CLIENT_OPTIONS = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 10}
 PEEK_MAX = 32  # the most the Queue service returns from one peek
 EVIDENCE_HOURS = 24
 RECENT_POISON_MINUTES = 60  # poison messages this recent make /api/health "degraded" (still 200)
-# Graph's own words when tenant policy blocks an invitation (cloud-facts "POST /v1.0/invitations" error texts).
+# Graph's own words when tenant policy blocks an invitation (MGDC api/invitation-post.md, the error texts).
 TENANT_BLOCK = ("guest invitations not allowed", "b2b invitations are disabled")
 PARTNER_BLOCK = ("cross-tenant access settings",)
 
@@ -140,7 +138,7 @@ def invitation_policy_check(poison: Any) -> Check:
     tenant, partners = [], set()
     for item in peeked:
         entry = _entry(item.content)
-        failed_at = _time(entry.get("failedAt"))
+        failed_at = parse_utc(entry.get("failedAt"))
         message = str((entry.get("error") or {}).get("message") or "").lower()
         if failed_at is None or failed_at < since:
             continue
@@ -166,30 +164,8 @@ def invitation_policy_check(poison: Any) -> Check:
 
 
 def _entry(content: Any) -> dict[str, Any]:
-    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content or "")
-    for candidate in (text, _unbase64(text)):
-        try:
-            value = json.loads(candidate)
-        except (TypeError, ValueError):
-            continue
-        if isinstance(value, dict):
-            return value
-    return {}
-
-
-def _unbase64(text: str) -> str | None:
-    try:
-        return base64.b64decode(text, validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _time(value: Any) -> dt.datetime | None:
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    value = read_queue_body(content if isinstance(content, bytes) else str(content or "")).value
+    return value if isinstance(value, dict) else {}
 
 
 def _domain(entry: dict[str, Any]) -> str:

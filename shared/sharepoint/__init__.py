@@ -1,2 +1,2 @@
-"""SharePoint list webhooks (issue 5): a "Guest requests" list whose rows are onboarded by the core flow and
+"""SharePoint list webhooks: a "Guest requests" list whose rows are onboarded by the core flow and
 report their outcome back. See docs/sharepoint.md."""

@@ -7,20 +7,65 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from .. import runtime
+from .. import app_context
+from ..app_context import AppContext
+from ..failures import RetryLater, judge, verdict_for
 from ..graph import GraphError
 from ..logging_setup import log_event
+from ..problems import Problem, problem_text
+from ..wire import MEMBERSHIP_QUEUE, poison_error, poison_message, read_queue_body
 from . import config, storage
 from .lists import SiteLists
 from .rows import RowBusy, RowContext, handle_row
 from .state import TABLE, SharePointState, StateConflict
 
-MEMBERSHIP_QUEUE = "group-memberships"
 MAX_RESYNCS = 2
 
 
-class ChangesPending(Exception):
+class ChangesPending(RetryLater):
     """Some rows could not be handled now (claimed by another worker, throttled): deliver the message again."""
+
+
+@dataclass
+class NotificationResult:
+    summary: ChangesSummary | None
+    poison: str | None = None  # the sharepoint-notifications-poison message to write, if any
+
+
+def process_notification(body: bytes | str, dequeue_count: int | None, message_id: str | None = None,
+                         ctx: AppContext | None = None) -> NotificationResult:
+    """One delivery of a ``sharepoint-notifications`` message (any message means "the list changed"). Every failure
+    becomes the failure policy's verdict: retry → raise (the host delivers it again after host.json's
+    visibilityTimeout); give up, or the last delivery → the poison message with the reason, never a bare raise."""
+    ctx = ctx or app_context.current()
+    attempts = dequeue_count or 1
+    log_event("sharepoint.changes_start", dequeueCount=attempts)
+    try:
+        return NotificationResult(process_changes(ctx))
+    except ChangesPending as pending:
+        failure: BaseException = pending
+        verdict = verdict_for(Problem(503, "rows-busy", "Some rows could not be handled yet", str(pending),
+                                      retry_after=60))
+    except Exception as error:
+        failure = error
+        verdict = judge(error, "list")
+        if verdict.problem is not None and verdict.problem.kind == "internal-error":
+            log_event("sharepoint.bug", level=logging.ERROR, attempts=attempts, exc_info=True)
+    verdict = verdict.final(attempts, ctx.max_dequeue_count())
+    problem = verdict.problem
+    assert problem is not None
+    if verdict.retry:
+        log_event("sharepoint.changes_retry", level=logging.WARNING, attempts=attempts, problemType=problem.type,
+                  detail=problem.detail)
+        if isinstance(failure, RetryLater):
+            raise failure
+        raise RetryLater(problem_text(problem)) from failure
+    error = poison_error(problem, message_id or "unknown")
+    log_event("sharepoint.changes_poisoned", level=logging.ERROR, attempts=attempts, status=error["status"],
+              code=error["code"], graphRequestId=error.get("graphRequestId"))
+    decoded = read_queue_body(body)
+    message = decoded.value if decoded.value is not None else decoded.text
+    return NotificationResult(None, poison_message(message, error, attempts))
 
 
 @dataclass
@@ -31,16 +76,16 @@ class ChangesSummary:
     superseded: bool = False  # another worker saved a newer link first
 
 
-def process_changes() -> ChangesSummary:
+def process_changes(ctx: AppContext) -> ChangesSummary:
     """Read and handle every change since the saved delta link; raises ChangesPending to be run again."""
-    settings = runtime.settings()
+    settings = ctx.settings()
     config.require(settings, "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID")
-    graph = runtime.graph()
+    graph = ctx.graph()
     lists = SiteLists(graph)
     list_id = settings.sharepoint_list_id or ""
     site_id = lists.site_id(config.site_address(settings))
     state = SharePointState(storage.table_client(TABLE))
-    ctx = RowContext(settings, graph, lists, site_id, list_id, state, storage.queue_client(MEMBERSHIP_QUEUE))
+    rows = RowContext(settings, graph, lists, site_id, list_id, state, storage.queue_client(MEMBERSHIP_QUEUE))
     link, etag = state.delta_link(list_id)
     link = link or lists.delta_start(site_id, list_id)
     summary = ChangesSummary()
@@ -50,7 +95,7 @@ def process_changes() -> ChangesSummary:
         summary.pages += 1
         for item in page.get("value", []):
             try:
-                outcome = handle_row(ctx, item)
+                outcome = handle_row(rows, item)
             except RowBusy:
                 busy.append(item["id"])
                 continue

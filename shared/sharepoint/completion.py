@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .. import runtime
+from .. import app_context
+from ..failures import RetryLater
 from ..graph import GraphError
 from ..logging_setup import log_event
-from ..membership import RetryLater
 from .lists import SiteLists
 
 WRITE_ATTEMPTS = 3
@@ -53,7 +53,7 @@ def _record(outcome: Any, source: dict[str, Any]) -> None:
         fields = {"Status": "Failed", "Error": "; ".join(progress.failed.values())}
     else:
         fields = {"Status": "Added", "Error": ""}
-    _write(SiteLists(runtime.graph()), site_id, list_id, item_id, fields)
+    _write(SiteLists(app_context.current().graph()), site_id, list_id, item_id, fields)
 
 
 def _write(lists: SiteLists, site_id: str, list_id: str, item_id: str, fields: dict[str, Any]) -> None:

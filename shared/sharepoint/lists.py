@@ -4,11 +4,11 @@ columndefinition-post.md, listitem-delta.md, listitem-update.md)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 from urllib.parse import quote
 
-from ..graph import Budget, GraphClient, GraphError
+from .. import app_context
+from ..graph import CallBudget, GraphClient, GraphError
 from .config import SiteAddress
 
 LIST_TITLE = "Guest requests"
@@ -28,8 +28,6 @@ COLUMNS: tuple[dict[str, Any], ...] = (
 )
 BUDGET_SECONDS = 30.0
 
-_site_ids: dict[str, str] = {}
-_site_ids_lock = threading.Lock()
 
 
 class SiteLists:
@@ -37,18 +35,19 @@ class SiteLists:
         self.graph = graph
         self.budget_seconds = budget_seconds
 
-    def _budget(self) -> Budget:
+    def _budget(self) -> CallBudget:
         return self.graph.budget(self.budget_seconds)
 
     def site_id(self, site: SiteAddress) -> str:
         """``hostname,siteCollectionId,webId`` from the site URL; resolved once per process."""
-        with _site_ids_lock:
-            if site.url in _site_ids:
-                return _site_ids[site.url]
+        ctx = app_context.current()
+        with ctx.lock:
+            if site.url in ctx.site_ids:
+                return ctx.site_ids[site.url]
         answer = self.graph.request("GET", f"/sites/{site.hostname}:{quote(site.path)}", budget=self._budget(),
                                     query={"$select": "id,webUrl,displayName"})
-        with _site_ids_lock:
-            _site_ids[site.url] = answer["id"]
+        with ctx.lock:
+            ctx.site_ids[site.url] = answer["id"]
         return answer["id"]
 
     # ---- provisioning -------------------------------------------------------------------------------------------
@@ -104,5 +103,7 @@ class SiteLists:
 
 
 def reset_site_ids() -> None:
-    with _site_ids_lock:
-        _site_ids.clear()
+    """Kept for the test harnesses: app_context.reset() forgets the site ids with everything else."""
+    ctx = app_context.current()
+    with ctx.lock:
+        ctx.site_ids.clear()

@@ -3,8 +3,9 @@
 A row is claimed before anything is done: ``ProcessedAt`` is written with ``If-Match`` on the row's eTag, so of
 two workers that read the same version only one gets it (the other gets 412). The claim is a lease: a row still
 Pending with a claim younger than :data:`LEASE` is being worked on (the caller retries later); an older one
-belonged to a worker that died and may be taken over. Then the core flow runs (validation, policy, look-up,
-invitation), the membership messages are queued, and the outcome is written with ``If-Match`` on the claim.
+belonged to a worker that died and may be taken over. Then the intake pipeline runs (shared.intake: validation,
+policy, look-up, invitation), the membership messages are queued, and the outcome is written with ``If-Match`` on
+the claim. A refusal the failure policy says is worth retrying gives the claim back; any other marks the row Failed.
 Rows that are not Pending (or empty), edited or deleted rows, never reach the flow again.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -21,12 +21,11 @@ from typing import Any
 from azure.storage.queue import QueueClient
 
 from ..graph import GraphClient, GraphError
+from ..intake import Refused, intake
 from ..logging_setup import log_event
-from ..onboarding import onboard
-from ..policy import check_policy
-from ..problems import Problem
-from ..requests_model import validate_invitation
+from ..problems import problem_text
 from ..settings import Settings
+from ..wire import parse_utc, utc_now
 from .lists import SiteLists
 from .state import SharePointState
 
@@ -62,7 +61,7 @@ def handle_row(ctx: RowContext, item: dict[str, Any]) -> str:
         if _claimed(fields):
             raise RowBusy(item["id"])
         try:
-            claimed = ctx.lists.update_fields(ctx.site_id, ctx.list_id, item["id"], {"ProcessedAt": _now()},
+            claimed = ctx.lists.update_fields(ctx.site_id, ctx.list_id, item["id"], {"ProcessedAt": utc_now()},
                                               item.get("eTag") or fields.get("@odata.etag"))
         except GraphError as error:
             if error.status != 412:
@@ -78,43 +77,29 @@ def _pending(fields: dict[str, Any]) -> bool:
 
 
 def _claimed(fields: dict[str, Any]) -> bool:
-    stamp = fields.get("ProcessedAt")
-    if not stamp:
-        return False
-    try:
-        when = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return dt.datetime.now(dt.UTC) - when < LEASE
+    when = parse_utc(fields.get("ProcessedAt") or None)
+    return when is not None and dt.datetime.now(dt.UTC) - when < LEASE
 
 
 def _process(ctx: RowContext, item_id: str, fields: dict[str, Any], etag: str | None) -> str:
     request_id = f"sharepoint-{ctx.list_id}-{item_id}"
-    body = row_request(fields)
-    request, errors = validate_invitation(body)
-    if errors:
-        return _finish(ctx, item_id, etag, "Failed", error="; ".join(f"{e.field}: {e.message}" for e in errors))
-    refusal = check_policy(ctx.settings, request.email, request.group_ids)
-    if refusal is not None:
-        return _finish(ctx, item_id, etag, "Failed", error=_problem_text(refusal))
-    try:
-        outcome = onboard(request, request_id, ctx.settings, ctx.graph, ctx.graph.budget(FLOW_BUDGET_SECONDS))
-    except Problem as problem:
-        if problem.status in (429, 503):  # throttled or down: give the claim back and try again later
+    result = intake(row_request(fields), request_id, lambda: ctx.settings, lambda: ctx.graph, FLOW_BUDGET_SECONDS)
+    if isinstance(result, Refused):
+        if result.verdict.retry:  # worth another try: give the claim back; the notification is delivered again
             _release(ctx, item_id, etag)
-            raise RowBusy(item_id) from problem
-        return _finish(ctx, item_id, etag, "Failed", error=_problem_text(problem))
-    user_id = outcome.body["userId"]
-    groups = list(request.group_ids)
+            raise RowBusy(item_id) from result.problem
+        return _finish(ctx, item_id, etag, "Failed", error=problem_text(result.problem))
+    user_id = result.person.user_id
+    groups = list(result.request.group_ids)
     if groups:
         ctx.state.start_progress(ctx.list_id, item_id, groups)
         source = {"type": "sharepoint", "siteId": ctx.site_id, "listId": ctx.list_id, "itemId": item_id,
                   "groupIds": groups}
-        for message in outcome.messages:
-            ctx.memberships.send_message(json.dumps({**json.loads(message), "source": source}))
+        for message in result.membership_messages(source):
+            ctx.memberships.send_message(message)
     status = "Invited" if groups else "Added"
     log_event("sharepoint.row", requestId=request_id, itemId=item_id, userId=user_id, outcome=status.lower(),
-              invited=outcome.body["invited"], groups=len(groups))
+              invited=result.person.invited, groups=len(groups))
     return _finish(ctx, item_id, etag, status, user_id=user_id)
 
 
@@ -131,16 +116,11 @@ def row_request(fields: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _problem_text(problem: Problem) -> str:
-    details = "; ".join(f"{e.field}: {e.message}" for e in problem.errors)
-    return f"{problem.title}: {details or problem.detail}"
-
-
 def _finish(ctx: RowContext, item_id: str, etag: str | None, status: str, *, user_id: str | None = None,
             error: str | None = None) -> str:
     """Write the outcome. If the row changed since the claim (an owner's edit, or the last membership already
     marked it Added), write over the owner's edit, but never over a later outcome."""
-    fields = {"Status": status, "InvitedUserId": user_id or "", "Error": error or "", "ProcessedAt": _now()}
+    fields = {"Status": status, "InvitedUserId": user_id or "", "Error": error or "", "ProcessedAt": utc_now()}
     for _ in range(WRITE_ATTEMPTS):
         try:
             ctx.lists.update_fields(ctx.site_id, ctx.list_id, item_id, fields, etag)
@@ -162,5 +142,3 @@ def _release(ctx: RowContext, item_id: str, etag: str | None) -> None:
         ctx.lists.update_fields(ctx.site_id, ctx.list_id, item_id, {"ProcessedAt": None}, etag)
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -5,7 +5,6 @@ membership progress (which groups are done or failed), from which the last group
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import threading
 import weakref
@@ -16,6 +15,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from ..wire import utc_now
+
 TABLE = "sharepointstate"
 UPDATE_ATTEMPTS = 8
 
@@ -25,7 +26,7 @@ class StateConflict(Exception):
 
 
 @dataclass
-class Progress:
+class MembershipProgress:
     groups: list[str]
     done: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # group id -> reason
@@ -69,7 +70,7 @@ class SharePointState:
 
     def save_delta_link(self, list_id: str, link: str, etag: str | None) -> str:
         """Save with optimistic concurrency; raises StateConflict when another worker saved first."""
-        entity = {"PartitionKey": "delta", "RowKey": list_id, "Link": link, "SavedAt": _now()}
+        entity = {"PartitionKey": "delta", "RowKey": list_id, "Link": link, "SavedAt": utc_now()}
         try:
             if etag is None:
                 metadata = self.table.create_entity(entity)
@@ -93,7 +94,7 @@ class SharePointState:
         self._ensure_table()
         self.table.upsert_entity({"PartitionKey": "subscription", "RowKey": list_id, "Id": subscription["id"],
                                   "ExpirationDateTime": subscription["expirationDateTime"],
-                                  "NotificationUrl": subscription["notificationUrl"], "SavedAt": _now()})
+                                  "NotificationUrl": subscription["notificationUrl"], "SavedAt": utc_now()})
 
     # ---- membership progress per row ------------------------------------------------------------------------------
     def start_progress(self, list_id: str, item_id: str, groups: list[str]) -> None:
@@ -101,13 +102,15 @@ class SharePointState:
         self.table.upsert_entity({"PartitionKey": f"progress-{list_id}", "RowKey": item_id,
                                   "Groups": json.dumps(groups), "Done": "[]", "Failed": "{}"})
 
-    def record_membership(self, list_id: str, item_id: str, group_id: str, reason: str | None) -> Progress | None:
+    def record_membership(self, list_id: str, item_id: str, group_id: str,
+                          reason: str | None) -> MembershipProgress | None:
         """Mark one group done (reason None) or failed; the row's progress after it, or None if unknown."""
         for _ in range(UPDATE_ATTEMPTS):
             entity = self._get(f"progress-{list_id}", item_id)
             if entity is None:
                 return None
-            progress = Progress(json.loads(entity["Groups"]), json.loads(entity["Done"]), json.loads(entity["Failed"]))
+            progress = MembershipProgress(json.loads(entity["Groups"]), json.loads(entity["Done"]),
+                                          json.loads(entity["Failed"]))
             if reason is None:  # the latest outcome of a group counts (a redelivery may succeed after a failure)
                 progress.failed.pop(group_id, None)
                 if group_id not in progress.done:
@@ -128,5 +131,3 @@ class SharePointState:
         raise StateConflict(f"progress of item {item_id} kept changing")
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

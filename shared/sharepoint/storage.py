@@ -2,25 +2,23 @@
 
 Built by :mod:`shared.storage` from ``AzureWebJobsStorage`` as the Functions host reads it: a connection string
 (Azurite, an account key) or the identity-based form the deployment uses (``AzureWebJobsStorage__tableServiceUri``
-/ ``__queueServiceUri`` or ``__accountName``, ``__credential=managedidentity``, ``__clientId``; cloud-facts,
-"Identity-based storage"; the identity needs Storage Table Data Contributor and Storage Queue Data Contributor).
+/ ``__queueServiceUri`` or ``__accountName``, ``__credential=managedidentity``, ``__clientId``;
+azure-docs functions-reference "Connecting to host storage with an identity"; the identity needs Storage Table
+Data Contributor and Storage Queue Data Contributor).
 One client per table/queue and storage target per process: the SDK clients keep their connections.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
-from ..storage import StorageTarget, queue_service, storage_target, table_service
-
-_clients: dict[tuple[str, str, StorageTarget], Any] = {}
-_lock = threading.Lock()
+from .. import app_context
+from ..storage import queue_service, storage_target, table_service
 
 
 def table_client(table: str, environ: Mapping[str, str] | None = None) -> TableClient:
@@ -33,16 +31,20 @@ def queue_client(queue: str, environ: Mapping[str, str] | None = None) -> QueueC
 
 
 def reset() -> None:
-    with _lock:
-        _clients.clear()
+    """Kept for the test harnesses: app_context.reset() forgets these clients with everything else."""
+    ctx = app_context.current()
+    with ctx.lock:
+        ctx.storage_clients.clear()
 
 
 def _client(kind: str, name: str, environ: Mapping[str, str]) -> Any:
     key = (kind, name, storage_target(environ))  # SettingsError names the setting when it is missing or malformed
-    with _lock:
-        if key not in _clients:
+    ctx = app_context.current()
+    with ctx.lock:
+        clients = ctx.storage_clients
+        if key not in clients:
             if kind == "table":
-                _clients[key] = table_service(environ).get_table_client(name)
+                clients[key] = table_service(environ).get_table_client(name)
             else:
-                _clients[key] = queue_service(environ).get_queue_client(name)
-        return _clients[key]
+                clients[key] = queue_service(environ).get_queue_client(name)
+        return clients[key]

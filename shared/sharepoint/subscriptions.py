@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from .. import runtime
+from .. import app_context
 from ..credentials import TokenProvider, build_token_provider
 from ..logging_setup import log_event
 from ..settings import Settings
+from ..wire import parse_utc, utc_text
 from . import config, storage
 from .state import TABLE, SharePointState
 
@@ -27,8 +27,6 @@ CLOCK_MARGIN = dt.timedelta(minutes=10)  # ask a little less than 180 days: Shar
 RENEW_WHEN_LEFT = dt.timedelta(days=30)
 TIMEOUT = (5.0, 30.0)
 
-_providers: dict[str, TokenProvider] = {}
-_providers_lock = threading.Lock()
 
 
 class SharePointRestError(Exception):
@@ -40,10 +38,11 @@ class SharePointRestError(Exception):
 
 def sharepoint_tokens(settings: Settings, origin: str) -> TokenProvider:
     """The core's token provider, pointed at the SharePoint host: its scope is ``{origin}/.default``."""
-    with _providers_lock:
-        if origin not in _providers:
-            _providers[origin] = build_token_provider(dataclasses.replace(settings, graph_endpoint=origin))
-        return _providers[origin]
+    ctx = app_context.current()
+    with ctx.lock:
+        if origin not in ctx.sharepoint_tokens:
+            ctx.sharepoint_tokens[origin] = build_token_provider(dataclasses.replace(settings, graph_endpoint=origin))
+        return ctx.sharepoint_tokens[origin]
 
 
 class SubscriptionsClient:
@@ -64,7 +63,7 @@ class SubscriptionsClient:
 
     def create(self, notification_url: str, client_state: str, expiration: dt.datetime) -> dict[str, Any]:
         body = {"resource": f"{self.site.url}/_api/web/lists('{self.list_id}')", "notificationUrl": notification_url,
-                "expirationDateTime": _iso(expiration), "clientState": client_state}
+                "expirationDateTime": utc_text(expiration), "clientState": client_state}
         answer = self._call("POST", self.base, body)
         if answer.status_code == 404:
             raise SharePointRestError(404, _error_text(answer))
@@ -75,7 +74,7 @@ class SubscriptionsClient:
         return None if answer.status_code == 404 else answer.json()
 
     def renew(self, subscription_id: str, expiration: dt.datetime, notification_url: str | None = None) -> bool:
-        body: dict[str, Any] = {"expirationDateTime": _iso(expiration)}
+        body: dict[str, Any] = {"expirationDateTime": utc_text(expiration)}
         if notification_url:
             body["notificationUrl"] = notification_url
         return self._call("PATCH", f"{self.base}('{subscription_id}')", body).status_code != 404
@@ -93,7 +92,7 @@ def ensure_subscription(now: dt.datetime | None = None, client: SubscriptionsCli
     """Create the subscription, renew it when under 30 days remain (to ~180), or recreate it if it vanished.
     Its id lives in the state table: reading one's own subscription needs only edit rights on the list, while
     listing all of them needs full control (get-subscription.md)."""
-    settings = runtime.settings()
+    settings = app_context.current().settings()
     config.require(settings, "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID", "SHAREPOINT_CLIENT_STATE",
                    "SHAREPOINT_NOTIFICATION_URL")
     site = config.site_address(settings)
@@ -108,7 +107,9 @@ def ensure_subscription(now: dt.datetime | None = None, client: SubscriptionsCli
         created = client.create(url, settings.sharepoint_client_state or "", target)
         state.save_subscription(list_id, created)
         return _done("created", created["id"], created["expirationDateTime"])
-    expires = dt.datetime.fromisoformat(current["expirationDateTime"].replace("Z", "+00:00"))
+    expires = parse_utc(current["expirationDateTime"])
+    if expires is None:  # unreadable: renew, as for one about to expire
+        expires = now
     moved = current.get("notificationUrl") != url
     if expires - now >= RENEW_WHEN_LEFT and not moved:
         return _done("unchanged", current["id"], current["expirationDateTime"])
@@ -116,7 +117,7 @@ def ensure_subscription(now: dt.datetime | None = None, client: SubscriptionsCli
         created = client.create(url, settings.sharepoint_client_state or "", target)
         state.save_subscription(list_id, created)
         return _done("created", created["id"], created["expirationDateTime"])
-    renewed = {**current, "expirationDateTime": _iso(target), "notificationUrl": url}
+    renewed = {**current, "expirationDateTime": utc_text(target), "notificationUrl": url}
     state.save_subscription(list_id, renewed)
     return _done("renewed", current["id"], renewed["expirationDateTime"])
 
@@ -126,8 +127,6 @@ def _done(action: str, subscription_id: str, expiration: str) -> SubscriptionRes
     return SubscriptionResult(action, subscription_id, expiration)
 
 
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error_text(answer: requests.Response) -> str:
@@ -147,5 +146,7 @@ def _error_text(answer: requests.Response) -> str:
 
 
 def reset() -> None:
-    with _providers_lock:
-        _providers.clear()
+    """Kept for the test harnesses: app_context.reset() forgets these tokens with everything else."""
+    ctx = app_context.current()
+    with ctx.lock:
+        ctx.sharepoint_tokens.clear()

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import runtime
-from ..http_api import parse_json
+from .. import app_context
 from ..logging_setup import log_event
 from ..problems import FieldError, Problem, invalid_request, not_configured, payload_too_large
 from ..settings import SettingsError
+from ..wire import parse_json
 from . import config
 
 MAX_BODY_BYTES = 256 * 1024
@@ -46,7 +46,7 @@ def handle_webhook(query: Mapping[str, str], body: bytes) -> WebhookAnswer:
         return WebhookAnswer(200, token.encode("utf-8"), {"Content-Type": "text/plain; charset=utf-8"})
     try:
         entries = parse_notifications(body)
-        settings = runtime.settings()
+        settings = app_context.current().settings()
         config.require(settings, "SHAREPOINT_LIST_ID", "SHAREPOINT_CLIENT_STATE")
     except Problem as problem:
         return _problem(problem)

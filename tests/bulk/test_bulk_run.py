@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from shared.bulk.rate_limit import DIRECTORY_WRITES, INVITATIONS, Budget
-from shared.cli.bulk import BulkOptions, run_bulk
+from guest_cli.bulk.command import BulkOptions, run_bulk
+from guest_cli.bulk.rate_limit import DIRECTORY_WRITES, INVITATIONS, RateBudget
 from simulator import Simulator
 from simulator.graph import models
 from simulator.graph.throttling import Budget as GraphBudget
@@ -121,7 +121,7 @@ def test_a_throttled_tenant_is_paced_without_a_storm_of_429s(monkeypatch, tmp_pa
         path = plain_file(tmp_path, [f"guest{n:02d}@fabrikam.com" for n in range(40)])
         # The client's pace: the same 10, over a window 0.1 s longer to absorb a loaded machine's latency jitter.
         code, out, _ = bulk(path, concurrency=8,
-                            budgets={INVITATIONS: Budget(10, 0.6), DIRECTORY_WRITES: Budget(3000, 150.0)})
+                            budgets={INVITATIONS: RateBudget(10, 0.6), DIRECTORY_WRITES: RateBudget(3000, 150.0)})
         assert code == 0, out
         assert all(r["status"] == "done" for r in results_of(path)) and len(results_of(path)) == 40
         assert sim.stats.count(service="graph", method="POST", path=r"/invitations$") - graph_calls(sim, 429) == 40

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.bulk.csv_formats import PLAIN, PORTAL, decode_csv_bytes, parse_csv_text
-from shared.bulk.row_requests import validate_rows
+from guest_cli.bulk.csv_formats import PLAIN, PORTAL, decode_csv_bytes, parse_csv_text
+from guest_cli.bulk.row_requests import validate_rows
 
 PARTNERS = "1b5e0c9a-0000-4000-8000-000000000001"
 FALCON = "1b5e0c9a-0000-4000-8000-000000000002"

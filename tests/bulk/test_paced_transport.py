@@ -6,8 +6,8 @@ import json
 
 import requests
 
-from shared.bulk.paced_transport import _spending, budgets_for, paced_session
-from shared.bulk.rate_limit import DIRECTORY_WRITES, INVITATIONS, RateLimiter
+from guest_cli.bulk.paced_transport import _spending, budgets_for, paced_session
+from guest_cli.bulk.rate_limit import DIRECTORY_WRITES, INVITATIONS, RateLimiter
 
 
 def test_invitations_and_group_writes_spend_their_budgets_and_reads_spend_none() -> None:

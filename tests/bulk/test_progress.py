@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from shared.bulk.progress import Progress
+from guest_cli.bulk.progress import ProgressDisplay
 
 
 class FakeClock:
@@ -17,7 +17,7 @@ class FakeClock:
 
 def test_plain_output_prints_lines_with_counts_rate_and_time_left() -> None:
     stream, clock = io.StringIO(), FakeClock()
-    progress = Progress(8, stream, tty=False, interval=0.0, clock=clock)
+    progress = ProgressDisplay(8, stream, tty=False, interval=0.0, clock=clock)
     clock.now = 5.0
     for ok in (True, True, True, True, False):
         progress.row_finished(ok=ok)
@@ -30,7 +30,7 @@ def test_plain_output_prints_lines_with_counts_rate_and_time_left() -> None:
 
 def test_plain_output_is_throttled_to_the_interval_but_the_last_row_always_shows() -> None:
     stream, clock = io.StringIO(), FakeClock()
-    progress = Progress(3, stream, tty=False, interval=5.0, clock=clock)
+    progress = ProgressDisplay(3, stream, tty=False, interval=5.0, clock=clock)
     for _ in range(3):
         clock.now += 1.0
         progress.row_finished(ok=True)
@@ -40,7 +40,7 @@ def test_plain_output_is_throttled_to_the_interval_but_the_last_row_always_shows
 
 def test_terminal_output_redraws_one_bar_and_notes_do_not_garble_it() -> None:
     stream, clock = io.StringIO(), FakeClock()
-    progress = Progress(2, stream, tty=True, interval=0.0, clock=clock)
+    progress = ProgressDisplay(2, stream, tty=True, interval=0.0, clock=clock)
     clock.now = 1.0
     progress.row_finished(ok=True)
     progress.note("Graph asked us to wait 3 s (429); all workers paused")
@@ -54,7 +54,7 @@ def test_terminal_output_redraws_one_bar_and_notes_do_not_garble_it() -> None:
 
 def test_rows_done_in_an_earlier_run_count_as_finished_but_not_in_the_rate() -> None:
     stream, clock = io.StringIO(), FakeClock()
-    progress = Progress(3, stream, tty=False, interval=0.0, clock=clock)
+    progress = ProgressDisplay(3, stream, tty=False, interval=0.0, clock=clock)
     progress.row_skipped()
     progress.row_skipped()
     clock.now = 4.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.bulk.results import COLUMNS, DONE, FAILED, PENDING, ResultsFile, ResultsFileError, RowResult
+from guest_cli.bulk.results import COLUMNS, DONE, FAILED, PENDING, ResultsFile, ResultsFileError, RowResult
 
 USER = "2c6f1dab-0000-4000-8000-0000000000aa"
 GROUP = "1b5e0c9a-0000-4000-8000-000000000001"
@@ -13,7 +13,7 @@ GROUP = "1b5e0c9a-0000-4000-8000-000000000001"
 def test_each_record_is_on_disk_before_the_file_is_closed(tmp_path) -> None:
     path = tmp_path / "out.csv"
     results = ResultsFile(path).open()
-    results.record(RowResult(3, "alice@fabrikam.com", user_id=USER, groups={GROUP: "added"}).settle())
+    results.record(RowResult(3, "alice@fabrikam.com", user_id=USER, groups={GROUP: "added"}).with_status())
     lines = path.read_text(encoding="utf-8").splitlines()  # read while still open: flushed per row
     assert lines[0] == ",".join(COLUMNS)
     assert lines[1].startswith(f"3,alice@fabrikam.com,done,,{USER},,{GROUP}=added,")
@@ -24,10 +24,10 @@ def test_the_last_record_of_a_row_wins_and_keys_ignore_address_case(tmp_path) ->
     path = tmp_path / "out.csv"
     with ResultsFile(path) as results:
         results.record(RowResult(3, "Alice@fabrikam.com", invitation="invited", user_id=USER,
-                                 groups={GROUP: "pending"}).settle())
+                                 groups={GROUP: "pending"}).with_status())
         results.record(RowResult(3, "Alice@fabrikam.com", invitation="invited", user_id=USER,
-                                 groups={GROUP: "added"}).settle())
-        results.record(RowResult(4, "bob@fabrikam.com", error="403 Forbidden").settle())
+                                 groups={GROUP: "added"}).with_status())
+        results.record(RowResult(4, "bob@fabrikam.com", error="403 Forbidden").with_status())
     history = ResultsFile(path).load()
     assert history[(3, "alice@fabrikam.com")].status == DONE
     assert history[(3, "alice@fabrikam.com")].invitation == "invited"
@@ -35,30 +35,30 @@ def test_the_last_record_of_a_row_wins_and_keys_ignore_address_case(tmp_path) ->
 
 
 def test_settle_is_done_only_with_a_user_and_every_group_in() -> None:
-    assert RowResult(2, "a@b.example", user_id=USER, groups={GROUP: "already-member"}).settle().status == DONE
-    assert RowResult(2, "a@b.example", user_id=USER, groups={GROUP: "pending"}).settle().status == PENDING
-    assert RowResult(2, "a@b.example", user_id=USER, groups={GROUP: "failed"}).settle().status == FAILED
-    assert RowResult(2, "a@b.example", error="boom").settle().status == FAILED
+    assert RowResult(2, "a@b.example", user_id=USER, groups={GROUP: "already-member"}).with_status().status == DONE
+    assert RowResult(2, "a@b.example", user_id=USER, groups={GROUP: "pending"}).with_status().status == PENDING
+    assert RowResult(2, "a@b.example", user_id=USER, groups={GROUP: "failed"}).with_status().status == FAILED
+    assert RowResult(2, "a@b.example", error="boom").with_status().status == FAILED
 
 
 def test_a_line_cut_short_by_a_crash_is_ignored_and_the_next_run_appends_on_a_fresh_line(tmp_path) -> None:
     path = tmp_path / "out.csv"
     with ResultsFile(path) as results:
-        results.record(RowResult(2, "alice@fabrikam.com", user_id=USER).settle())
+        results.record(RowResult(2, "alice@fabrikam.com", user_id=USER).with_status())
     with path.open("a", encoding="utf-8", newline="") as handle:
         handle.write("3,bob@fabrikam.com,do")  # the process died here
     assert set(ResultsFile(path).load()) == {(2, "alice@fabrikam.com")}
     with ResultsFile(path) as results:
-        results.record(RowResult(3, "bob@fabrikam.com", user_id=USER).settle())
+        results.record(RowResult(3, "bob@fabrikam.com", user_id=USER).with_status())
     assert ResultsFile(path).load()[(3, "bob@fabrikam.com")].status == DONE
 
 
 def test_compact_leaves_one_line_per_row_in_file_order(tmp_path) -> None:
     path = tmp_path / "out.csv"
     results = ResultsFile(path).open()
-    results.record(RowResult(5, "bob@fabrikam.com", user_id=USER).settle())
-    results.record(RowResult(2, "alice@fabrikam.com", user_id=USER, groups={GROUP: "pending"}).settle())
-    results.record(RowResult(2, "alice@fabrikam.com", user_id=USER, groups={GROUP: "added"}).settle())
+    results.record(RowResult(5, "bob@fabrikam.com", user_id=USER).with_status())
+    results.record(RowResult(2, "alice@fabrikam.com", user_id=USER, groups={GROUP: "pending"}).with_status())
+    results.record(RowResult(2, "alice@fabrikam.com", user_id=USER, groups={GROUP: "added"}).with_status())
     results.close()
     results.compact([(2, "alice@fabrikam.com"), (5, "bob@fabrikam.com")])
     lines = path.read_text(encoding="utf-8").splitlines()

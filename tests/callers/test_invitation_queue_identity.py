@@ -18,7 +18,7 @@ def test_an_authority_outage_is_redelivered_not_treated_as_a_bug(app, caplog):
     with pytest.raises(RetryLater):
         app.deliver_invitation(ALICE, dequeue_count=1)
 
-    assert not [record for record in caplog.records if "invite_queue.bug" in record.getMessage()]
+    assert not [record for record in caplog.records if "intake.bug" in record.getMessage()]
 
 
 def test_an_authority_outage_on_the_last_delivery_is_poisoned_with_the_credential_reason(app):

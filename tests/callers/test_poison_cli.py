@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from azure.storage.queue import QueueClient, QueueServiceClient
 
+from guest_cli import main
 from shared import poison
-from shared.cli import main
 from tests.conftest import AZURITE_PORTS
 
 pytestmark = pytest.mark.azurite
@@ -285,7 +285,7 @@ def test_use_development_storage_reaches_azurite(queues, monkeypatch, capsys):
 
 def test_identity_based_storage_settings_reach_the_account_url_without_a_key(monkeypatch):
     # The deployment turns shared keys off: only AzureWebJobsStorage__* exists, and the CLI must use it.
-    from shared.cli import poison as poison_cli
+    from guest_cli import poison as poison_cli
 
     monkeypatch.delenv("AzureWebJobsStorage", raising=False)
     monkeypatch.setenv("AzureWebJobsStorage__accountName", "stguestonboarding")

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from azure.storage.queue import QueueServiceClient
 
-from shared.cli import main
+from guest_cli import main
 from simulator.graph.models import PARTNERS_GROUP_ID
 
 pytestmark = pytest.mark.azurite

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from shared.cli import main
+from guest_cli import main
 from shared.logging_setup import LOGGER_NAME
 
 

@@ -9,10 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.cli import build_parser
+from guest_cli import build_parser
 from simulator import Simulator
 from simulator.graph import models
-from tests.bulk.conftest import SETTINGS, configure, graph_calls
+from tests.bulk.conftest import configure, graph_calls
+from tests.tenant_settings import APP_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTNERS, FALCON, FINANCE = models.PARTNERS_GROUP_ID, models.FALCON_GROUP_ID, models.FINANCE_GROUP_ID
@@ -26,7 +27,7 @@ def invite(*argv: str) -> tuple[int, str, str]:
 
 
 def test_the_readme_quick_start_runs_on_the_embedded_demo_tenant() -> None:
-    env = {name: value for name, value in os.environ.items() if name not in SETTINGS}
+    env = {name: value for name, value in os.environ.items() if name not in (*APP_SETTINGS, "REQUESTS_CA_BUNDLE")}
     completed = subprocess.run([sys.executable, "cli.py", "invite", "alice@fabrikam.com", "--group", PARTNERS],  # noqa: S603
                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
@@ -43,7 +44,8 @@ def test_a_demo_bulk_run_writes_its_results_to_a_printed_temporary_folder_not_be
     temp.mkdir()
     sample = folder / "bulk-invite-sample.csv"
     sample.write_bytes((ROOT / "examples" / "bulk-invite-sample.csv").read_bytes())
-    env = {name: value for name, value in os.environ.items() if name not in SETTINGS} | {"TMPDIR": str(temp)}
+    unset = (*APP_SETTINGS, "REQUESTS_CA_BUNDLE")
+    env = {name: value for name, value in os.environ.items() if name not in unset} | {"TMPDIR": str(temp)}
     completed = subprocess.run([sys.executable, "cli.py", "bulk", str(sample)], cwd=ROOT, env=env,  # noqa: S603
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr

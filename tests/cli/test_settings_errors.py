@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from shared.cli import build_parser
-from shared.cli.bulk import BulkOptions, run_bulk
+from guest_cli import build_parser
+from guest_cli.bulk.command import BulkOptions, run_bulk
 from simulator import Simulator
 from tests.bulk.conftest import configure, graph_calls
 

@@ -18,12 +18,7 @@ import pytest
 import devhost
 from shared import runtime
 from simulator import Simulator
-
-CREDENTIAL_SETTINGS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
-                       "AZURE_CLIENT_CERTIFICATE_PASSWORD", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT",
-                       "MSI_SECRET", "AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "INVITE_REDIRECT_URL",
-                       "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "LOG_PII",
-                       "MSAL_FORCE_REGION", "AZURE_REGIONAL_AUTHORITY_NAME")
+from tests.tenant_settings import point_app_at
 
 
 @dataclass
@@ -42,38 +37,12 @@ class AppHarness:
         self.waits: list[float] = []
 
     def configure(self, mode: str = "secret", *, simulated_waits: bool = False, **settings: str) -> AppHarness:
-        """Environment for one credential mode ('secret', 'pem', 'pfx', 'system', 'user'), then a fresh runtime."""
-        for name in CREDENTIAL_SETTINGS:
-            self.monkeypatch.delenv(name, raising=False)
-        sim = self.sim
-        env = {"AZURE_AUTHORITY_HOST": sim.authority_host, "GRAPH_ENDPOINT": sim.graph_endpoint,
-               "ALLOWED_GROUP_IDS": "*"}
-        app = sim.identity.cert_app if mode in ("pem", "pfx") else sim.identity.default_app
-        if mode in ("secret", "pem", "pfx"):
-            env |= {"AZURE_TENANT_ID": sim.tenant_id, "AZURE_CLIENT_ID": app.client_id}
-        if mode == "secret":
-            env["AZURE_CLIENT_SECRET"] = app.secret
-        elif mode == "pem":
-            env["AZURE_CLIENT_CERTIFICATE_PATH"] = str(app.certificate_path)
-        elif mode == "pfx":
-            env |= {"AZURE_CLIENT_CERTIFICATE_PATH": str(app.certificate_pfx_path),
-                    "AZURE_CLIENT_CERTIFICATE_PASSWORD": app.certificate_password}
-        elif mode in ("system", "user"):
-            env |= {"IDENTITY_ENDPOINT": sim.identity_endpoint, "IDENTITY_HEADER": sim.identity_header}
-            if mode == "user":
-                env["AZURE_CLIENT_ID"] = sim.identity.user_identity.client_id
-        env |= settings
-        for name, value in env.items():
-            if value is None:
-                self.monkeypatch.delenv(name, raising=False)
-            else:
-                self.monkeypatch.setenv(name, value)
-        timing = runtime.Timing()
+        """Environment for one credential mode ('secret', 'pem', 'pfx', 'system', 'user'), then a fresh context."""
         if simulated_waits:  # the app's waits move the simulator's clock: minutes of replication lag in no time
-            timing = runtime.Timing(sleep=self._simulated_sleep, clock=sim.clock.now)
+            timing = runtime.Timing(sleep=self._simulated_sleep, clock=self.sim.clock.now)
         else:
             timing = runtime.Timing(sleep=self._real_sleep)
-        runtime.reset(timing=timing)
+        point_app_at(self.sim, self.monkeypatch, mode, timing=timing, **settings)
         return self
 
     def _real_sleep(self, seconds: float) -> None:

@@ -148,13 +148,20 @@ def test_azd_parameter_file_maps_every_parameter_with_the_bicep_default() -> Non
             assert match.group(2) == defaults[name], f"{name}: default differs from main.bicep"
 
 
+def _trigger_sources() -> str:
+    """function_app.py and the blueprints it registers: every binding the app declares."""
+    return "\n".join((ROOT / name).read_text(encoding="utf-8")
+                     for name in ("function_app.py", "shared/sharepoint_blueprint.py"))
+
+
 def test_queues_and_table_match_the_architecture_and_the_bindings() -> None:
     queues = string_array(MAIN.read_text(encoding="utf-8"), "queueNames")
     architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     documented = re.findall(r"^\| `([a-z0-9-]+)` \|", architecture, re.MULTILINE)
     assert documented, "docs/architecture.md lists the queues"
     assert set(queues) == set(documented)
-    bound = set(re.findall(r'queue_name="([^"]+)"', (ROOT / "function_app.py").read_text(encoding="utf-8")))
+    bound = set(re.findall(r'queue_name="([^"]+)"', _trigger_sources()))
+    assert "sharepoint-notifications" in bound, "the blueprint's bindings are read too"
     assert bound <= set(queues), "every queue a binding uses is created by the template"
     assert string_array(MAIN.read_text(encoding="utf-8"), "tableNames") == ["sharepointstate"]
 
@@ -194,7 +201,7 @@ def test_reader_refuses_interpolated_names_and_unknown_forms() -> None:
 
 def test_every_binding_connection_is_deployed_identity_based() -> None:
     # A binding's `connection` names a setting prefix; with shared keys off it must resolve to <name>__* settings.
-    source = (ROOT / "function_app.py").read_text(encoding="utf-8")
+    source = _trigger_sources()
     constants = dict(re.findall(r'^(\w+) = "([^"]+)"$', source, re.MULTILINE))
     used = {constants.get(ref, ref.strip('"')) for ref in re.findall(r"connection=(\"[^\"]+\"|\w+)", source)}
     assert used, "function_app.py binds storage"

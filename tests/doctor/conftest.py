@@ -13,20 +13,13 @@ import pytest
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueServiceClient
 
-from shared import health, runtime
-from shared.cli import main
+from guest_cli import main
+from shared import runtime
 from shared.storage_checks import QUEUES, SHAREPOINT_QUEUE
 from simulator import Simulator
 from simulator.graph.models import FALCON_GROUP_ID, PARTNERS_GROUP_ID
+from tests.tenant_settings import point_app_at
 
-APP_SETTINGS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
-                "AZURE_CLIENT_CERTIFICATE_PASSWORD", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT",
-                "MSI_SECRET", "AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "INVITE_REDIRECT_URL", "ALLOWED_GROUP_IDS",
-                "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "LOG_PII", "AzureWebJobsStorage",
-                "AzureWebJobsStorage__accountName", "AzureWebJobsStorage__queueServiceUri",
-                "AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__credential",
-                "AzureWebJobsStorage__clientId", "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID",
-                "SHAREPOINT_CLIENT_STATE", "SHAREPOINT_NOTIFICATION_URL")
 ALLOWED = f"{PARTNERS_GROUP_ID},{FALCON_GROUP_ID}"
 
 
@@ -40,27 +33,14 @@ class Tenant:
 
     def configure(self, mode: str = "secret", **settings: str | None) -> Tenant:
         """Environment for 'secret' (default_app), 'system' or 'user' (managed identities); None unsets."""
-        for name in APP_SETTINGS:
-            self.monkeypatch.delenv(name, raising=False)
-        sim = self.sim
-        env: dict[str, str | None] = {"AZURE_AUTHORITY_HOST": sim.authority_host, "GRAPH_ENDPOINT": sim.graph_endpoint,
-                                      "ALLOWED_GROUP_IDS": ALLOWED, "AzureWebJobsStorage": self.azurite}
-        if mode == "secret":
-            self.principal = sim.identity.default_app
-            env |= {"AZURE_TENANT_ID": sim.tenant_id, "AZURE_CLIENT_ID": self.principal.client_id,
-                    "AZURE_CLIENT_SECRET": self.principal.secret}
-        else:
-            env |= {"IDENTITY_ENDPOINT": sim.identity_endpoint, "IDENTITY_HEADER": sim.identity_header}
-            self.principal = sim.identity.user_identity if mode == "user" else sim.identity.system_identity
-            if mode == "user":
-                env["AZURE_CLIENT_ID"] = self.principal.client_id
-        for name, value in (env | settings).items():
-            if value is None:
-                self.monkeypatch.delenv(name, raising=False)
-            else:
-                self.monkeypatch.setenv(name, value)
-        runtime.reset()
-        health.reset_cache()
+        storage = ("AzureWebJobsStorage__accountName", "AzureWebJobsStorage__queueServiceUri",
+                   "AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__credential",
+                   "AzureWebJobsStorage__clientId")
+        point_app_at(self.sim, self.monkeypatch, mode, clear=storage,
+                     **{"ALLOWED_GROUP_IDS": ALLOWED, "AzureWebJobsStorage": self.azurite, **settings})
+        principals = {"secret": self.sim.identity.default_app, "user": self.sim.identity.user_identity,
+                      "system": self.sim.identity.system_identity}
+        self.principal = principals[mode]
         return self
 
     def create_queues(self, *names: str) -> None:
@@ -90,4 +70,3 @@ def tenant(trust_sim: Simulator, azurite: str, monkeypatch: pytest.MonkeyPatch) 
     tenant.queues.get_queue_client("guest-invitations-poison").clear_messages()  # evidence from other tests
     yield tenant
     runtime.reset()
-    health.reset_cache()

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from shared.cli import main
+from guest_cli import main
 from shared.diagnostics import REQUIRED_ROLES, grant_command
 from shared.settings import Settings
 from simulator.graph.models import DYNAMIC_GROUP_ID, PARTNERS_GROUP_ID

@@ -77,7 +77,7 @@ def test_a_queue_longer_than_one_peek_is_counted_as_at_least(empty_poison):
 def test_the_doctor_text_marks_degraded(empty_poison, capsys):
     empty_poison.configure()
     poison(empty_poison)
-    from shared.cli import main
+    from guest_cli import main
 
     code = main(["doctor", "--no-settings-file"])
     out = capsys.readouterr().out

@@ -20,19 +20,14 @@ import pytest
 from devhost import worker
 from devhost.http_server import HttpServer
 from devhost.queues import QueueRunner, QueueSettings
-from shared import runtime
-from shared.cli import main as cli_main
-from shared.sharepoint import storage, subscriptions
-from shared.sharepoint.lists import reset_site_ids
+from guest_cli import main as cli_main
+from shared import app_context
 from simulator import Simulator
+from tests.tenant_settings import apply, point_app_at
 
 QUEUES = ("sharepoint-notifications", "group-memberships", "group-memberships-poison",
           "sharepoint-notifications-poison")
 CLIENT_STATE = "client-state-0123456789abcdef"
-APP_SETTINGS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
-                "AZURE_CLIENT_CERTIFICATE_PASSWORD", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "LOG_PII",
-                "SHAREPOINT_LIST_ID", "MSI_ENDPOINT", "MSI_SECRET")
-
 
 class SharePointApp:
     def __init__(self, sim: Simulator, monkeypatch: pytest.MonkeyPatch, connection_string: str) -> None:
@@ -50,22 +45,14 @@ class SharePointApp:
         identity = sim.identity.user_identity
         sim.identity.grant(identity.client_id, "Sites.Selected")
         sim.sharepoint.grant(self.site, identity.client_id, ["write"], "Guest onboarding")
-        for name in APP_SETTINGS:
-            monkeypatch.delenv(name, raising=False)
-        self.configure(AZURE_AUTHORITY_HOST=sim.authority_host, GRAPH_ENDPOINT=sim.graph_endpoint,
-                       IDENTITY_ENDPOINT=sim.identity_endpoint, IDENTITY_HEADER=sim.identity_header,
-                       AZURE_CLIENT_ID=identity.client_id, ALLOWED_GROUP_IDS="*", AzureWebJobsStorage=connection_string,
-                       SHAREPOINT_SITE_URL=f"{sim.url('sharepoint')}/sites/partners",
-                       SHAREPOINT_CLIENT_STATE=CLIENT_STATE,
-                       SHAREPOINT_NOTIFICATION_URL=self.host.url("sharepoint/notifications"))
+        point_app_at(sim, monkeypatch, "user", AzureWebJobsStorage=connection_string,
+                     SHAREPOINT_SITE_URL=f"{sim.url('sharepoint')}/sites/partners",
+                     SHAREPOINT_CLIENT_STATE=CLIENT_STATE,
+                     SHAREPOINT_NOTIFICATION_URL=self.host.url("sharepoint/notifications"))
 
     def configure(self, **settings: str) -> None:
-        for name, value in settings.items():
-            self.monkeypatch.setenv(name, value)
-        runtime.reset()
-        storage.reset()
-        subscriptions.reset()
-        reset_site_ids()
+        apply(settings, self.monkeypatch)
+        app_context.reset()
 
     def cli(self, *args: str) -> tuple[int, str]:
         out = io.StringIO()
@@ -82,7 +69,7 @@ class SharePointApp:
 
     @property
     def sp_list(self) -> Any:
-        return self.sim.sharepoint.lists[runtime.settings().sharepoint_list_id]
+        return self.sim.sharepoint.lists[app_context.current().settings().sharepoint_list_id]
 
     def add_row(self, **fields: Any) -> str:
         """A row as an owner adds it in the browser (no app involved): the simulator notifies the webhook."""
@@ -112,7 +99,4 @@ def sp_app(trust_sim: Simulator, monkeypatch: pytest.MonkeyPatch, azurite: str) 
     app = SharePointApp(trust_sim, monkeypatch, azurite)
     yield app
     app.close()
-    runtime.reset()
-    storage.reset()
-    subscriptions.reset()
-    reset_site_ids()
+    app_context.reset()

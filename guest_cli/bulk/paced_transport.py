@@ -1,5 +1,5 @@
 """A requests transport adapter that paces every Graph call of a bulk run through the shared
-:class:`~shared.bulk.rate_limit.RateLimiter` and turns each 429 into a pause for every worker.
+:class:`~guest_cli.bulk.rate_limit.RateLimiter` and turns each 429 into a pause for every worker.
 
 It wraps the adapter the core's session already has (``shared.graph.new_session``), so the core's
 ``GraphClient`` (its retries, Retry-After and typed errors) is used unchanged: each attempt it makes, first
@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import BaseAdapter
 
-from ..graph import new_session
+from shared.graph import new_session
+
 from .rate_limit import DIRECTORY_WRITES, INVITATIONS, RateLimiter
 
 DEFAULT_RETRY_AFTER = 1.0  # a 429 without Retry-After still pauses everyone briefly (concepts/throttling.md)
@@ -24,7 +25,7 @@ _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 def budgets_for(method: str, path: str) -> list[str]:
-    """The budgets one Graph request (or one $batch step) spends (cloud-facts: throttling-limits.md)."""
+    """The budgets one Graph request (or one $batch step) spends (MGDC concepts/throttling-limits.md)."""
     method = method.upper()
     path = path.split("?", 1)[0].rstrip("/")
     if path.endswith("/invitations"):

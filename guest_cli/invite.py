@@ -1,7 +1,7 @@
 """``python cli.py invite EMAIL [--name] [--group ID …] [--message] [--no-email] [--redirect-url]``: onboard one
-person from the command line, the same flow as ``POST /api/invitations`` (shared.onboarding), then the group
-memberships at once, each Graph answer judged by the queue worker's own rules (shared.membership.classify), waiting
-out Graph's replication lag with a visible countdown instead of a queue's redeliveries.
+person from the command line through the same intake pipeline as ``POST /api/invitations`` (shared.intake), then
+the group memberships at once, each answer judged by the one failure policy (shared.failures), waiting out Graph's
+replication lag with a visible countdown instead of a queue's redeliveries.
 
 Exit codes: 0 everything asked for is done; 1 the person is in the directory but a group failed; 2 bad arguments,
 settings or policy; 3 Graph or the identity platform refused or failed.
@@ -16,17 +16,15 @@ import time
 import uuid
 from typing import Any, TextIO
 
-from shared import runtime
-from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
-from shared.cli.demo_tenant import DemoTenant, demo_help, embedded_tenant_if_unconfigured
+from guest_cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
+from guest_cli.demo_tenant import DemoTenant, demo_help, embedded_tenant_if_unconfigured
+from shared import app_context
 from shared.credentials import CredentialError
+from shared.failures import Verdict, judge_membership
 from shared.graph import GraphError
-from shared.membership import REQUIRED_PERMISSION, classify
-from shared.onboarding import onboard
-from shared.policy import check_policy
-from shared.problems import Problem
+from shared.intake import Admitted, Refused, admit
+from shared.problems import Problem, problem_text
 from shared.requests_model import InvitationRequest, validate_invitation
-from shared.settings import SettingsError
 
 MEMBERSHIP_WINDOW_SECONDS = 15 * 60  # how long to keep retrying a group while the new guest replicates
 FIRST_WAIT_SECONDS = 2.0
@@ -77,79 +75,75 @@ def _request(args: argparse.Namespace, err: TextIO) -> InvitationRequest | None:
 
 
 def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, err: TextIO) -> int:
-    try:
-        settings = runtime.settings()
-    except SettingsError as error:
-        return settings_refused(error, err)
-    refusal = check_policy(settings, request.email, request.group_ids)
-    if refusal is not None:
-        _print_problem(refusal, err)
-        return EXIT_USAGE
     request_id = str(uuid.uuid4())
-    try:
-        graph = runtime.graph()
-        outcome = onboard(request, request_id, settings, graph, graph.budget(runtime.HTTP_BUDGET_SECONDS))
-    except CredentialError as error:
-        print(f"error: could not get a token for Graph: {error.message}", file=err)
-        return EXIT_REMOTE
-    except Problem as problem:
-        _print_problem(problem, err)
-        return EXIT_REMOTE
-    _print_person(outcome.body, request, demo, out)
+    ctx = app_context.current()
+    result = admit(request, request_id, ctx.settings, ctx.graph, app_context.HTTP_BUDGET_SECONDS)
+    if isinstance(result, Refused):
+        return _refused(result.problem, err)
+    _print_person(result, demo, out)
     if not request.group_ids:
         return EXIT_OK
     out.write("Groups:\n")
     out.flush()
-    states = [_join_group(outcome.body["userId"], group_id, request_id, demo, out, err)
+    states = [_join_group(result.person.user_id, group_id, request_id, demo, out, err)
               for group_id in request.group_ids]
     return EXIT_OK if all(states) else EXIT_PARTIAL
 
 
-def _print_person(body: dict[str, Any], request: InvitationRequest, demo: DemoTenant | None, out: TextIO) -> None:
-    if body["invited"]:
+def _refused(problem: Problem, err: TextIO) -> int:
+    """The verdict's problem on stderr; exit 2 for what the operator must fix here (input, settings, policy), 3 for
+    what a remote service refused or failed at."""
+    if problem.kind == "not-configured":
+        return settings_refused({item["name"]: item["message"] for item in problem.extensions["settings"]}, err)
+    _print_problem(problem, err)
+    return EXIT_USAGE if problem.kind in ("invalid-request", "policy-refused") else EXIT_REMOTE
+
+
+def _print_person(result: Admitted, demo: DemoTenant | None, out: TextIO) -> None:
+    person, request = result.person, result.request
+    if person.invited:
         how = "emailed by Microsoft" if request.send_invitation_message else "not emailed: share the redeem URL"
         how = f"{how}; simulated, nothing sent" if demo is not None else how
         out.write(f"Invited {request.email} as a guest ({how}).\n")
     else:
-        state = body.get("invitationStatus") or "no pending invitation"
-        out.write(f"{request.email} is already in the directory ({body.get('userType')}, {state}): "
+        state = person.invitation_status or "no pending invitation"
+        out.write(f"{request.email} is already in the directory ({person.user_type}, {state}): "
                   "no new invitation.\n")
-    out.write(f"  user id     {body['userId']}\n")
-    out.write(f"  redeem URL  {body.get('inviteRedeemUrl') or '(none: no invitation was created by this run)'}\n")
-    out.write(f"  request id  {body['requestId']}\n")
+    out.write(f"  user id     {person.user_id}\n")
+    out.write(f"  redeem URL  {person.redeem_url or '(none: no invitation was created by this run)'}\n")
+    out.write(f"  request id  {result.request_id}\n")
     out.flush()
 
 
 def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant | None, out: TextIO,
                 err: TextIO) -> bool:
-    """Add the user to one group; the core's classify() decides what each Graph answer means. Replication lag and
-    transient failures are retried (Retry-After, else 2, 4, 8… s up to a minute) for up to 15 minutes."""
+    """Add the user to one group; the failure policy (shared.failures.judge_membership) decides what each answer
+    means. What is worth retrying (replication lag included) is retried (Retry-After, else 2, 4, 8… s up to a
+    minute) for up to 15 minutes."""
     label = f"{demo.group_name(group_id)} ({group_id})" if demo and demo.group_name(group_id) else group_id
-    graph = runtime.graph()
+    graph = app_context.current().graph()
     started = time.monotonic()
     wait = FIRST_WAIT_SECONDS
     attempt = 0
     while True:
         attempt += 1
         try:
-            graph.add_member(group_id, user_id, graph.budget(runtime.QUEUE_BUDGET_SECONDS), request_id)
-            verdict = "added"
-        except GraphError as error:
-            verdict = classify(error, group_id)
-            if verdict in ("lag", "transient"):
-                elapsed = time.monotonic() - started
-                delay = error.retry_after if error.retry_after is not None else wait
-                if elapsed + delay <= MEMBERSHIP_WINDOW_SECONDS:
-                    _countdown(label, delay, attempt, verdict, error, err)
+            graph.add_member(group_id, user_id, graph.budget(app_context.QUEUE_BUDGET_SECONDS), request_id)
+            added = True
+        except (GraphError, CredentialError) as error:
+            verdict = judge_membership(error, group_id)
+            if verdict.retry:
+                retry_after = getattr(error, "retry_after", None)
+                delay = retry_after if retry_after is not None else wait
+                if time.monotonic() - started + delay <= MEMBERSHIP_WINDOW_SECONDS:
+                    _countdown(label, delay, attempt, verdict, err)
                     wait = min(MAX_WAIT_SECONDS, wait * 2)
                     continue
-            if verdict != "already_member":
-                _print_failure(label, error, time.monotonic() - started, out)
+            if not verdict.done:
+                _print_failure(label, verdict, time.monotonic() - started, out)
                 return False
-        except CredentialError as error:
-            out.write(f"  {label}: FAILED: could not get a token for Graph: {error.message}\n")
-            return False
-        if verdict == "added":
+            added = False
+        if added:
             after = f" after {time.monotonic() - started:.1f} s and {attempt} attempts" if attempt > 1 else ""
             out.write(f"  {label}: added{after}\n")
         else:
@@ -158,22 +152,32 @@ def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant |
         return True
 
 
-def _print_failure(label: str, error: GraphError, elapsed: float, out: TextIO) -> None:
+def _print_failure(label: str, verdict: Verdict, elapsed: float, out: TextIO) -> None:
+    problem = verdict.problem
+    assert problem is not None
+    graph_error = problem.extensions.get("graphError")
+    if graph_error:
+        text = f"{graph_error['status']} {graph_error['code']}: {graph_error['message']}"
+    else:
+        text = problem_text(problem)
     hint = ""
-    if error.status == 403 and "privileges" in error.message.lower():
-        hint = f" (grant the application permission {REQUIRED_PERMISSION})"
-    if error.transient or error.status == 404:
+    if problem.extensions.get("requiredPermission"):
+        hint = f" (grant the application permission {problem.extensions['requiredPermission']})"
+    if verdict.retry:
         hint += f" (still failing after {elapsed:.0f} s)"
-    out.write(f"  {label}: FAILED: {error.status} {error.code}: {error.message}{hint}\n")
+    out.write(f"  {label}: FAILED: {text}{hint}\n")
     out.flush()
 
 
-def _countdown(label: str, seconds: float, attempt: int, verdict: str, error: GraphError, err: TextIO) -> None:
+def _countdown(label: str, seconds: float, attempt: int, verdict: Verdict, err: TextIO) -> None:
     """Wait ``seconds``, showing why and how long is left (redrawn each second on a terminal)."""
-    if verdict == "lag":
+    if verdict.lag:
         why = "replication lag: Graph does not see the new guest yet"
     else:
-        why = _shorten(f"Graph answered {error.status or 'nothing'} {error.code}")
+        problem = verdict.problem
+        graph_error = problem.extensions.get("graphError") if problem is not None else None
+        why = _shorten(f"Graph answered {graph_error['status'] or 'nothing'} {graph_error['code']}" if graph_error
+                       else problem_text(problem) if problem is not None else "")
     if not err.isatty():
         err.write(f"  {label}: not yet ({why}); retrying in {seconds:.0f} s (attempt {attempt + 1})\n")
         err.flush()

@@ -1,6 +1,6 @@
 """A client-side pace for bulk runs, shaped to Graph's documented budgets, shared by every worker thread.
 
-Graph's limits (MGDC concepts/throttling-limits.md, see cloud-facts):
+Graph's limits (MGDC concepts/throttling-limits.md):
 - any operation on invitations: 150 requests per 5 seconds per tenant, all apps together;
 - identity and access writes: 3,000 per 2 min 30 s per app and tenant.
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Budget:
+class RateBudget:
     requests: int
     seconds: float
 
@@ -30,15 +30,15 @@ INVITATIONS = "invitations"
 DIRECTORY_WRITES = "directory_writes"
 
 
-def graph_budgets() -> dict[str, Budget]:
-    """Graph's documented budgets (cloud-facts: throttling-limits.md)."""
-    return {INVITATIONS: Budget(150, 5.0), DIRECTORY_WRITES: Budget(3000, 150.0)}
+def graph_budgets() -> dict[str, RateBudget]:
+    """Graph's documented budgets (MGDC concepts/throttling-limits.md)."""
+    return {INVITATIONS: RateBudget(150, 5.0), DIRECTORY_WRITES: RateBudget(3000, 150.0)}
 
 
 class RateLimiter:
     """Thread-safe sliding windows, one per named budget, plus a shared pause for Retry-After."""
 
-    def __init__(self, budgets: dict[str, Budget] | None = None, *, margin: float = 0.05,
+    def __init__(self, budgets: dict[str, RateBudget] | None = None, *, margin: float = 0.05,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.budgets = dict(budgets if budgets is not None else graph_budgets())
         for name, budget in self.budgets.items():
@@ -58,7 +58,7 @@ class RateLimiter:
         asked = self._clock()
         with self._condition:
             while True:
-                delay, started = self._take(names, cost)
+                delay, started = self._start_if_allowed(names, cost)
                 if delay <= 0:
                     self.waited += started - asked
                     return started
@@ -66,9 +66,9 @@ class RateLimiter:
 
     def try_acquire(self, *names: str, cost: int = 1) -> float:
         """Start now if allowed (returns 0), else return how many seconds to wait before asking again."""
-        return self._take(names, cost)[0]
+        return self._start_if_allowed(names, cost)[0]
 
-    def _take(self, names: tuple[str, ...], cost: int) -> tuple[float, float]:
+    def _start_if_allowed(self, names: tuple[str, ...], cost: int) -> tuple[float, float]:
         names = tuple(name for name in names if name in self.budgets)  # a budget not configured is not paced
         for name in names:
             if cost > self.budgets[name].requests:
@@ -107,7 +107,3 @@ class RateLimiter:
                 delay = max(delay, started[excess - 1] + window - now)
         return delay
 
-
-def unlimited() -> RateLimiter:
-    """No pacing (a test double with the same interface): an empty set of budgets."""
-    return RateLimiter({})

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from .. import runtime
+from shared import app_context
 
 DEMO_REPLICATION_LAG = 5.0  # seconds a new guest stays invisible to membership writes: short, but visible
 _SETTINGS = ("AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
@@ -69,7 +69,7 @@ class DemoTenant:
 def embedded_tenant_if_unconfigured(stream: TextIO = sys.stderr, *, replication_lag: float = DEMO_REPLICATION_LAG,
                                     **simulator_options: Any) -> Iterator[DemoTenant | None]:
     """Yield None when a tenant is configured; otherwise start the simulator, point the settings at it for the
-    duration (environment + runtime.reset), and yield it."""
+    duration (environment + app_context.reset), and yield it."""
     if tenant_configured():
         yield None
         return
@@ -86,12 +86,12 @@ def embedded_tenant_if_unconfigured(stream: TextIO = sys.stderr, *, replication_
         for name in _SETTINGS:
             os.environ.pop(name, None)
         os.environ.update(values)
-        runtime.reset()
+        app_context.reset()
         _banner(stream, tenant, sim)
         try:
             yield tenant
         finally:
-            runtime.reset()
+            app_context.reset()
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)

@@ -13,12 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..requests_model import InvitationRequest, validate_invitation
+from shared.requests_model import InvitationRequest, validate_invitation
+
 from .csv_formats import CsvFile, CsvRow, RowProblem
 
 _GROUP_SEPARATORS = re.compile(r"[;,\s|]+")
-_TRUE = {"true", "yes", "y", "1"}
-_FALSE = {"false", "no", "n", "0"}
+_CELL_TRUE = {"true", "yes", "y", "1"}
+_CELL_FALSE = {"false", "no", "n", "0"}
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ def row_body(row: CsvRow, extra_group_ids: list[str]) -> tuple[dict[str, Any], l
         if name == "groupIds":
             body[name] = [part for part in _GROUP_SEPARATORS.split(text) if part]
         elif name == "sendInvitationMessage":
-            if text.lower() in _TRUE | _FALSE:
-                body[name] = text.lower() in _TRUE
+            if text.lower() in _CELL_TRUE | _CELL_FALSE:
+                body[name] = text.lower() in _CELL_TRUE
             else:
                 shape_problems.append((name, f"must be true or false, not {text!r}"))
         else:

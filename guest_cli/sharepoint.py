@@ -9,8 +9,8 @@ import sys
 
 from azure.core.exceptions import AzureError
 
-from shared import runtime
-from shared.cli import EXIT_OK, EXIT_REMOTE, EXIT_USAGE
+from guest_cli import EXIT_OK, EXIT_REMOTE, EXIT_USAGE
+from shared import app_context
 from shared.credentials import CredentialError
 from shared.graph import GraphError
 from shared.settings import SettingsError
@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_provision(args: argparse.Namespace) -> int:
     try:
-        settings = runtime.settings()
-        lists = SiteLists(runtime.graph())
+        settings = app_context.current().settings()
+        lists = SiteLists(app_context.current().graph())
         site_id = lists.site_id(config.site_address(settings))
         found, added, created = lists.provision(site_id, args.title)
     except (SettingsError, CredentialError, GraphError) as error:

@@ -1,6 +1,6 @@
 """Group memberships of a bulk run, sent through JSON batching: up to 20 ``members/$ref`` adds per
 ``POST /v1.0/$batch`` (MGDC concepts/json-batching.md), each step judged on its own by the core's
-:func:`shared.membership.classify` (the same done / retry / fail rules as the queue worker).
+:func:`shared.failures.judge_membership` (the same done / retry / fail rules as the queue worker).
 
 Why $batch and not ``PATCH /groups/{id}`` with ``members@odata.bind``: that PATCH is all-or-nothing (one existing
 member fails the whole request with 400, MGDC api/group-update.md), while a batch answers per step, so "already a
@@ -15,12 +15,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ..credentials import CredentialError
-from ..graph import Budget, GraphClient, GraphError
-from ..membership import classify
+from shared.credentials import CredentialError
+from shared.failures import judge_membership
+from shared.graph import CallBudget, GraphClient, GraphError
+
 from .paced_transport import retry_after_seconds
 from .rate_limit import RateLimiter
 
@@ -41,7 +42,6 @@ class _Item:
     first_tried: float | None = None
     attempts: int = 0
     not_before: float = 0.0
-    last_error: str = field(default="")
 
 
 class MembershipBatcher:
@@ -59,7 +59,6 @@ class MembershipBatcher:
         self._stopped = False
         self.batches = 0  # $batch requests sent
         self.throttled = 0  # inner 429s met
-        self.retries = 0  # steps sent again (lag, throttling, transient failures)
         self._threads = [threading.Thread(target=self._sender, name=f"memberships-{n}", daemon=True)
                          for n in range(max(1, senders))]
         for thread in self._threads:
@@ -86,10 +85,6 @@ class MembershipBatcher:
         for thread in self._threads:
             while thread.is_alive():
                 thread.join(timeout=0.5)  # short joins keep the main thread responsive to Ctrl-C
-
-    def pending(self) -> int:
-        with self._condition:
-            return len(self._waiting) + self._in_flight
 
     # ---- the sender loop --------------------------------------------------------------------------------------
     def _sender(self) -> None:
@@ -139,28 +134,30 @@ class MembershipBatcher:
         self.batches += 1
         try:
             answer = self.graph.request("POST", "/$batch", body={"requests": steps},
-                                        budget=Budget(BATCH_BUDGET_SECONDS, self._clock))
+                                        budget=CallBudget(BATCH_BUDGET_SECONDS, self._clock))
         except GraphError as error:
             for item in items:
-                self._judge(item, error)
+                self._settle_step(item, error)
             return
         except CredentialError as error:  # no token right now: as transient as Graph being unavailable
             for item in items:
-                self._judge(item, GraphError(None, error.code, error.message))
+                self._settle_step(item, GraphError(None, error.code, error.message))
             return
         by_id = {str(entry.get("id")): entry for entry in (answer or {}).get("responses") or []}
         for index, item in enumerate(items):
             entry = by_id.get(str(index))
             if entry is None:
-                self._judge(item, GraphError(None, "missingResponse", "the batch answer has no entry for this step"))
+                missing = GraphError(None, "missingResponse", "the batch answer has no entry for this step")
+                self._settle_step(item, missing)
             elif 200 <= int(entry.get("status", 0)) < 300:
                 self.on_done(item.row_key, item.group_id, "added", "")
             else:
-                self._judge(item, _step_error(entry))
+                self._settle_step(item, _step_error(entry))
 
-    def _judge(self, item: _Item, error: GraphError) -> None:
-        verdict = classify(error, item.group_id)
-        if verdict == "already_member":
+    def _settle_step(self, item: _Item, error: GraphError) -> None:
+        """The failure policy's verdict for one step: done, retry after a while (within lag_window), or failed."""
+        verdict = judge_membership(error, item.group_id)
+        if verdict.done:
             self.on_done(item.row_key, item.group_id, "already-member", "")
             return
         text = f"{error.status} {error.code}: {error.message}"
@@ -168,13 +165,11 @@ class MembershipBatcher:
             self.throttled += 1
             self.limiter.pause(error.retry_after if error.retry_after is not None else 1.0)
         waited = self._clock() - (item.first_tried or self._clock())
-        if verdict == "permanent" or waited >= self.lag_window:
+        if not verdict.retry or waited >= self.lag_window:
             self.on_done(item.row_key, item.group_id, "failed", text)
             return
         delay = error.retry_after if error.retry_after is not None else min(BACKOFF_CAP, 2.0 ** item.attempts)
         item.not_before = self._clock() + delay
-        item.last_error = text
-        self.retries += 1
         with self._condition:
             self._waiting.append(item)
             self._condition.notify_all()

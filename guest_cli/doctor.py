@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+from guest_cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from shared.diagnostics import diagnose
 
 SETTINGS_FILE = "local.settings.json"

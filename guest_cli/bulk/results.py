@@ -19,8 +19,9 @@ import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+
+from shared.wire import utc_now
 
 COLUMNS = ("line", "email", "status", "invitation", "userId", "inviteRedeemUrl", "groups", "error", "updatedAt")
 DONE, FAILED, PENDING = "done", "failed", "pending"
@@ -51,7 +52,7 @@ class RowResult:
     def done(self) -> bool:
         return self.status == DONE
 
-    def settle(self) -> RowResult:
+    def with_status(self) -> RowResult:
         """Set ``status`` from the parts: done only when the user exists and every group is in."""
         if self.user_id and all(state in GROUP_DONE for state in self.groups.values()):
             self.status, self.error = DONE, ""
@@ -63,7 +64,7 @@ class RowResult:
 
     def to_cells(self) -> list[str]:
         groups = ";".join(f"{group}={state}" for group, state in self.groups.items())
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = utc_now()
         return [str(self.line), self.email, self.status, self.invitation, self.user_id, self.redeem_url, groups,
                 self.error, stamp]
 

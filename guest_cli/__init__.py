@@ -11,20 +11,19 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
 from shared.logging_setup import LOGGER_NAME
-from shared.settings import SettingsError
 
 # One line per command module; each is imported only to register its parser.
 COMMAND_MODULES: tuple[str, ...] = (
-    "shared.cli.poison",
-    "shared.cli.invite",
-    "shared.cli.bulk",
-    "shared.cli.sharepoint",
-    "shared.cli.doctor",
+    "guest_cli.poison",
+    "guest_cli.invite",
+    "guest_cli.bulk.command",
+    "guest_cli.sharepoint",
+    "guest_cli.doctor",
 )
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REMOTE = 0, 1, 2, 3
@@ -43,9 +42,9 @@ def app_records(verbose: bool) -> Iterator[None]:
         logger.setLevel(saved)
 
 
-def settings_refused(error: SettingsError, err: TextIO) -> int:
-    """Name each bad setting on ``err``; the usage/configuration exit code."""
-    for name, message in error.problems.items():
+def settings_refused(problems: Mapping[str, str], err: TextIO) -> int:
+    """Name each bad setting (SettingsError.problems) on ``err``; the usage/configuration exit code."""
+    for name, message in problems.items():
         print(f"error: setting {name}: {message}", file=err)
     return EXIT_USAGE
 

@@ -15,7 +15,7 @@ BAR_WIDTH = 24
 MIN_ROWS_FOR_ESTIMATE = 5
 
 
-class Progress:
+class ProgressDisplay:
     """Thread-safe counters and their display. ``interval``: seconds between redraws (TTY) or lines (plain)."""
 
     def __init__(self, total: int, stream: TextIO, *, tty: bool | None = None, interval: float | None = None,

@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from shared import runtime
-from shared.bulk.bulk_run import BulkRun, RunSummary
-from shared.bulk.csv_formats import CsvFile, RowProblem, read_csv_file
-from shared.bulk.paced_transport import paced_session
-from shared.bulk.progress import Progress
-from shared.bulk.rate_limit import Budget, RateLimiter, graph_budgets
-from shared.bulk.results import ResultsFile, ResultsFileError, default_results_path
-from shared.bulk.row_requests import BulkRow, validate_rows
-from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
-from shared.cli.demo_tenant import demo_help, embedded_tenant_if_unconfigured
+from guest_cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
+from guest_cli.bulk.bulk_run import BulkRun, RunSummary
+from guest_cli.bulk.csv_formats import CsvFile, RowProblem, read_csv_file
+from guest_cli.bulk.paced_transport import paced_session
+from guest_cli.bulk.progress import ProgressDisplay
+from guest_cli.bulk.rate_limit import RateBudget, RateLimiter, graph_budgets
+from guest_cli.bulk.results import ResultsFile, ResultsFileError, default_results_path
+from guest_cli.bulk.row_requests import BulkRow, validate_rows
+from guest_cli.demo_tenant import demo_help, embedded_tenant_if_unconfigured
+from shared import app_context
 from shared.credentials import CredentialError, build_token_provider
 from shared.graph import GraphClient
 from shared.policy import check_policy
@@ -66,7 +66,7 @@ class BulkOptions:
     dry_run: bool = False
     concurrency: int = 8
     results: str | None = None
-    budgets: dict[str, Budget] | None = None  # None: Graph's documented budgets (rate_limit.graph_budgets)
+    budgets: dict[str, RateBudget] | None = None  # None: Graph's documented budgets (rate_limit.graph_budgets)
     lag_window: float = 900.0
     tty: bool | None = None  # progress display; None: ask the stream
 
@@ -93,9 +93,9 @@ def run_bulk(path: str | Path, options: BulkOptions, out: TextIO, err: TextIO) -
     rows, problems = validate_rows(csv_file, options.groups)
     with embedded_tenant_if_unconfigured(err) as demo:
         try:
-            settings = runtime.settings()
+            settings = app_context.current().settings()
         except SettingsError as error:
-            return settings_refused(error, err)
+            return settings_refused(error.problems, err)
         problems = sorted([*problems, *_policy_problems(rows, settings, csv_file)],
                           key=lambda problem: problem.line)
         if problems:
@@ -172,7 +172,7 @@ def _run(path: str | Path, rows: list[BulkRow], settings: Settings, options: Bul
     except CredentialError as error:
         print(f"error: could not set up the credential for Graph: {error.message}", file=err)
         return EXIT_REMOTE
-    progress = Progress(len(rows), err, tty=options.tty)
+    progress = ProgressDisplay(len(rows), err, tty=options.tty)
     run = BulkRun(settings, graph, limiter, results, progress, concurrency=options.concurrency,
                   lag_window=options.lag_window)
     try:

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.queue import QueueServiceClient
 
+from guest_cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE
 from shared import poison, storage
-from shared.cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE
 from shared.settings import SettingsError
 
 CONNECTION_SETTING = "AzureWebJobsStorage"

@@ -1,4 +1,4 @@
-"""One bulk run: invite the rows concurrently through the core's flow (shared.onboarding.onboard: look up,
+"""One bulk run: invite the rows concurrently through the intake pipeline (shared.intake.admit: policy, look up,
 invite if needed), hand their memberships to the batcher, and record each row's outcome as it settles.
 
 Rows already done in the results file are skipped; a row with a recorded user id goes straight to its groups,
@@ -14,12 +14,13 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from ..graph import Budget, GraphClient
-from ..onboarding import onboard
-from ..problems import Problem
-from ..settings import Settings
+from shared.graph import GraphClient
+from shared.intake import Refused, admit
+from shared.problems import problem_text
+from shared.settings import Settings
+
 from .membership_batches import MembershipBatcher
-from .progress import Progress
+from .progress import ProgressDisplay
 from .rate_limit import RateLimiter
 from .results import EXISTING, FAILED, INVITED, ResultsFile, RowResult
 from .row_requests import BulkRow
@@ -34,12 +35,11 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0  # done in an earlier run
     invited: int = 0
-    interrupted: bool = False
 
 
 class BulkRun:
     def __init__(self, settings: Settings, graph: GraphClient, limiter: RateLimiter, results: ResultsFile,
-                 progress: Progress, *, concurrency: int = 8, lag_window: float = 900.0,
+                 progress: ProgressDisplay, *, concurrency: int = 8, lag_window: float = 900.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.graph = graph
@@ -76,7 +76,6 @@ class BulkRun:
             self.batcher.close()
             self.batcher.join()
         except BaseException:
-            self.summary.interrupted = True
             self.batcher.stop()
             raise
         return self.summary
@@ -99,16 +98,15 @@ class BulkRun:
             result.invitation, result.user_id, result.redeem_url = earlier.invitation, earlier.user_id, \
                 earlier.redeem_url
         else:
-            try:
-                outcome = onboard(request, str(uuid.uuid4()), self.settings, self.graph,
-                                  Budget(ROW_BUDGET_SECONDS))
-            except Problem as problem:
-                result.error = _problem_text(problem)
-                self._finish(row.key, result.settle())
+            admitted = admit(request, str(uuid.uuid4()), lambda: self.settings, lambda: self.graph,
+                             ROW_BUDGET_SECONDS)
+            if isinstance(admitted, Refused):
+                result.error = problem_text(admitted.problem)
+                self._finish(row.key, result.with_status())
                 return
-            result.user_id = outcome.body["userId"]
-            result.redeem_url = outcome.body.get("inviteRedeemUrl") or ""
-            result.invitation = INVITED if outcome.body.get("invited") else EXISTING
+            result.user_id = admitted.person.user_id
+            result.redeem_url = admitted.person.redeem_url or ""
+            result.invitation = INVITED if admitted.person.invited else EXISTING
             if result.invitation == INVITED:
                 with self._lock:
                     self.summary.invited += 1
@@ -118,12 +116,12 @@ class BulkRun:
                          for group in request.group_ids}
         open_groups = [group for group in request.group_ids if group not in already]
         if not open_groups:
-            self._finish(row.key, result.settle())
+            self._finish(row.key, result.with_status())
             return
         with self._lock:
             self._rows[row.key] = result
             self._open_groups[row.key] = set(open_groups)
-        self.results.record(result.settle())  # the user exists now: a crash from here on resumes at the groups
+        self.results.record(result.with_status())  # the user exists now: a crash from here on resumes at the groups
         self.batcher.submit(row.key, result.user_id, open_groups)
 
     def _group_done(self, row_key: tuple[int, str], group_id: str, state: str, error: str) -> None:
@@ -136,7 +134,7 @@ class BulkRun:
             if self._open_groups[row_key]:
                 return
             del self._open_groups[row_key], self._rows[row_key]
-        self._finish(row_key, result.settle())
+        self._finish(row_key, result.with_status())
 
     def _finish(self, row_key: tuple[int, str], result: RowResult) -> None:
         self.results.record(result)
@@ -148,10 +146,3 @@ class BulkRun:
                 self.summary.failed += 1
         self.progress.row_finished(ok)
 
-
-def _problem_text(problem: Problem) -> str:
-    graph_error = problem.extensions.get("graphError") or {}
-    detail = f"{problem.status} {problem.title}: {problem.detail}"
-    if graph_error.get("graphRequestId"):
-        detail += f" (Graph request-id {graph_error['graphRequestId']})"
-    return detail

@@ -1,0 +1,190 @@
+"""One failure policy: every failure the app meets becomes one :class:`Verdict`: done, retry (after how long), or
+give up, with its reason as a :class:`~shared.problems.Problem` from the one catalogue (docs/api.md).
+
+Every door renders the verdict in its own medium and decides nothing itself: the HTTP API answers the problem's
+status (with Retry-After when it is worth retrying), a queue worker raises for another delivery while the verdict
+is "retry" and writes a poison message with the reason once it is not (or on the last delivery), a SharePoint row
+gives its claim back or is marked Failed, a bulk row is recorded as failed with the reason, the CLI exits 2 or 3.
+
+What counts as worth another try is :data:`RETRYABLE_KINDS` (the problems) and :data:`TRANSIENT_STATUSES` (the
+Graph answers the Graph client itself retries within a call): change it here, and every door follows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from .problems import Problem, internal_error, not_configured
+
+if TYPE_CHECKING:
+    from .credentials import CredentialError
+    from .graph import GraphError
+
+# Graph answers worth trying again (MGDC concepts/errors.md: 429 throttled, 5xx the service; 408 a slow request).
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+# Problems worth another try later: Graph, the identity platform or storage throttling or down; a credential or a
+# setting an operator can fix meanwhile (a Graph 401 that survives the one token refresh is the credential's);
+# a new guest not yet visible to writes; a bug (a redelivery may pass, and the last one records the reason).
+RETRYABLE_KINDS = frozenset({"graph-throttled", "graph-unavailable", "identity-unavailable", "credential-refused",
+                             "not-configured", "storage-unavailable", "replication-lag", "rows-busy",
+                             "internal-error"})
+
+# The Graph application permission each operation needs, named when Graph says it is missing.
+PERMISSIONS = {"lookup": "User.Read.All", "invite": "User.Invite.All", "add-member": "GroupMember.ReadWrite.All",
+               "list": "Sites.Selected"}
+
+DEFAULT_RETRY_SECONDS = 30
+# Answers seen while a new object replicates (MGDC api/group-post-members.md; the eventual consistency guidance).
+_LAG_TEXTS = re.compile(r"does not exist|don't exist|not a valid reference update", re.IGNORECASE)
+_LAG_CODES = frozenset({"Request_ResourceNotFound", "Directory_ObjectNotFound"})
+
+
+class RetryLater(Exception):
+    """Raised by a queue door for a retry verdict: the host delivers the message again after host.json's
+    visibilityTimeout."""
+
+
+class Action(StrEnum):
+    DONE = "done"
+    RETRY = "retry"
+    GIVE_UP = "give-up"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Action
+    problem: Problem | None = None  # the reason (None when done)
+    after: int | None = None  # seconds to wait before the next try (Retry-After, else the problem's default)
+
+    @property
+    def retry(self) -> bool:
+        return self.action is Action.RETRY
+
+    @property
+    def done(self) -> bool:
+        return self.action is Action.DONE
+
+    @property
+    def lag(self) -> bool:
+        """Retry because a new guest is not yet visible to writes (worth short in-call waits)."""
+        return self.problem is not None and self.problem.kind == "replication-lag"
+
+    def final(self, attempts: int, max_attempts: int) -> Verdict:
+        """This verdict for a door that redelivers: a retry on the last delivery gives up, keeping its reason."""
+        if self.retry and attempts >= max_attempts:
+            return Verdict(Action.GIVE_UP, self.problem)
+        return self
+
+
+DONE = Verdict(Action.DONE)
+
+
+def verdict_for(problem: Problem) -> Verdict:
+    """The verdict a problem of the catalogue carries: retry when its kind is worth another try, else give up."""
+    if problem.kind in RETRYABLE_KINDS:
+        return Verdict(Action.RETRY, problem, problem.retry_after or DEFAULT_RETRY_SECONDS)
+    return Verdict(Action.GIVE_UP, problem)
+
+
+def judge(error: BaseException, operation: str = "lookup") -> Verdict:
+    """The verdict for any failure met during ``operation`` ("lookup", "invite", "add-member", "list")."""
+    return verdict_for(problem_for(error, operation))
+
+
+def problem_for(error: BaseException, operation: str = "lookup") -> Problem:
+    """The catalogue's problem for any failure; an exception the policy does not know is a bug (internal-error)."""
+    from azure.core.exceptions import AzureError  # the storage SDKs' base error
+
+    from .credentials import CredentialError
+    from .graph import GraphError
+    from .settings import SettingsError
+
+    if isinstance(error, Problem):
+        return error
+    if isinstance(error, GraphError):
+        return problem_from_graph(error, operation)
+    if isinstance(error, CredentialError):
+        return problem_from_credential(error)
+    if isinstance(error, SettingsError):
+        return not_configured(error.problems)
+    if isinstance(error, AzureError):
+        return Problem(503, "storage-unavailable", "The app's storage is unavailable",
+                       f"Azure Storage failed: {type(error).__name__}: {_first_line(error)}", retry_after=60)
+    return internal_error()
+
+
+def missing_permission(error: GraphError) -> bool:
+    """Graph refusing the app for want of a permission (403 Authorization_RequestDenied, "Insufficient privileges")."""
+    return error.status == 403 and "privileges" in error.message.lower()
+
+
+def problem_from_graph(error: GraphError, operation: str) -> Problem:
+    """429/503-class answers: throttled or down; 401 after the one token refresh: the credential; 403 for want of a
+    permission: the app; an invitation's 400/403: the person; anything else: Graph refused the app."""
+    graph_error = {"graphError": error.to_dict()}
+    if error.status == 429:
+        return Problem(429, "graph-throttled", "Microsoft Graph is throttling this app",
+                       "Graph asked us to slow down and the wait exceeds this call's budget; retry after the "
+                       "Retry-After delay.", retry_after=_seconds(error.retry_after, 10), extensions=graph_error)
+    if error.status is None or error.status in TRANSIENT_STATUSES:
+        return Problem(503, "graph-unavailable", "Microsoft Graph is unavailable",
+                       "Graph failed or did not answer within this call's retry budget; retry later.",
+                       retry_after=_seconds(error.retry_after, 30), extensions=graph_error)
+    if error.status == 401:
+        return Problem(502, "credential-refused", "The app's credential was refused",
+                       "Graph refused the app's token even after a fresh one was fetched; an operator must fix the "
+                       "credential.", extensions=graph_error)
+    if missing_permission(error):
+        permission = PERMISSIONS.get(operation, PERMISSIONS["lookup"])
+        return Problem(502, "graph-permission-missing", "The app lacks a Graph permission",
+                       f"Graph refused the app: grant the application permission {permission} (admin consent).",
+                       extensions={**graph_error, "requiredPermission": permission})
+    if operation == "invite" and error.status in (400, 403):
+        return Problem(422, "invitation-refused", "Graph refused to invite this person",
+                       f"{error.code}: {error.message}", extensions=graph_error)
+    return Problem(502, "graph-refused", "Microsoft Graph refused the app's request",
+                   f"Graph answered {error.status} {error.code} to the {operation} call.", extensions=graph_error)
+
+
+def problem_from_credential(error: CredentialError) -> Problem:
+    extensions = {"credentialError": {"code": error.code, "message": error.message}}
+    if error.transient:
+        return Problem(503, "identity-unavailable", "The identity platform is unavailable",
+                       "The app could not get a token for Graph; retry later.", retry_after=error.retry_after or 30,
+                       extensions=extensions)
+    return Problem(502, "credential-refused", "The app's credential was refused",
+                   "The identity platform refused the app's credential; an operator must fix it.",
+                   extensions=extensions)
+
+
+def judge_membership(error: BaseException, group_id: str) -> Verdict:
+    """Adding a user to a group: "already a member" is done; the user's 404 and the 400 texts of replication lag
+    are worth retrying (the new guest is not visible to writes yet); the group's own 404 gives up."""
+    from .graph import GraphError
+
+    if isinstance(error, GraphError):
+        if error.status == 400 and error.code == "Request_BadRequest" and "already exist" in error.message:
+            return DONE
+        if error.status == 404 and group_id.lower() in error.message.lower():
+            return verdict_for(problem_from_graph(error, "add-member"))  # the group itself does not exist
+        if error.status == 404 or (error.status == 400 and (error.code in _LAG_CODES
+                                                            or _LAG_TEXTS.search(error.message))):
+            return verdict_for(Problem(503, "replication-lag", "The new guest is not visible yet",
+                                       "Graph does not see the user yet (replication lag); retry shortly.",
+                                       retry_after=_seconds(error.retry_after, 2),
+                                       extensions={"graphError": error.to_dict()}))
+    return judge(error, "add-member")
+
+
+def _seconds(value: float | None, default: int) -> int:
+    return default if value is None else max(1, math.ceil(value))
+
+
+def _first_line(error: BaseException) -> str:
+    # Storage errors can be long multi-line texts: the first line, bounded.
+    return (str(error).splitlines() or [""])[0][:300]
