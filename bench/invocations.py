@@ -7,12 +7,19 @@ The plan lists the HTTP bodies; each HTTP ``invite`` invocation is followed by o
 message it output. Prints one JSON line: the invite handler's overhead per call (its time minus the time its
 Graph requests took, measured by :class:`bench.graph_probe.GraphProbe`), and VmRSS after the middle and the last
 invocation plus VmHWM (the peak), from /proc/self/status.
+
+Logging is on as deployed (host.json: Information): the root logger at INFO with a handler that formats every
+record, as the Python worker does before sending it to the host. The plan's ``cpu_bodies`` (single thread only)
+then measure the client CPU of each invite (``time.thread_time``) in alternating blocks with the Graph session's
+``trust_env`` off (as shipped: environment read once) and on (requests' default: proxies looked up per request).
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
+import statistics
 import sys
 import threading
 import time
@@ -82,9 +89,65 @@ class Worker:
                 self.handler(QueueMessage(id=f"m-{number}", body=message.encode("utf-8"), dequeue_count=1))
 
 
+class HostLogHandler(logging.Handler):
+    """Stands in for the worker's log channel: formats each record (the worker sends the text to the host over
+    gRPC) and keeps the last few, so the cost of producing a log line is paid and nothing grows."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.sent: collections.deque[str] = collections.deque(maxlen=100)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sent.append(self.format(record))
+        self.count += 1
+
+
+def production_logging(level: str) -> HostLogHandler | None:
+    """host.json's logLevel (Information) on the root logger, as the worker sets it; "off" for comparison."""
+    root = logging.getLogger()
+    if level == "off":
+        root.addHandler(logging.NullHandler())
+        root.setLevel(logging.CRITICAL)
+        return None
+    handler = HostLogHandler()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
+
+
+def cpu_pairs(bodies: list[bytes], block: int) -> dict:
+    """Client CPU per invite (ms), blocks of ``block`` invites alternating the session's trust_env off/on (the
+    order flips each pair, so drift in the machine's load falls on both); the ratio is taken per pair."""
+    session = runtime.graph().session
+    shipped_proxies = dict(session.proxies)
+    per_mode: dict[str, list[float]] = {"read once": [], "per request": []}
+    ratios = []
+    pairs = len(bodies) // (2 * block)
+    for pair in range(pairs):
+        order = ("read once", "per request") if pair % 2 == 0 else ("per request", "read once")
+        medians = {}
+        for index, mode in enumerate(order):
+            session.trust_env = mode == "per request"
+            session.proxies = {} if session.trust_env else dict(shipped_proxies)
+            start = (2 * pair + index) * block
+            spent = []
+            for body in bodies[start:start + block]:
+                before = time.thread_time()
+                invite(body)
+                spent.append((time.thread_time() - before) * 1000)
+            medians[mode] = statistics.median(spent)
+            per_mode[mode] += spent
+        ratios.append(medians["read once"] / medians["per request"])
+    session.trust_env, session.proxies = False, shipped_proxies
+    return {"pairs": pairs, "ratio_median": statistics.median(ratios) if ratios else None,
+            "read_once_ms": statistics.median(per_mode["read once"]) if ratios else None,
+            "per_request_ms": statistics.median(per_mode["per request"]) if ratios else None}
+
+
 def main() -> None:
-    logging.getLogger().addHandler(logging.NullHandler())
     plan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    log_handler = production_logging(plan.get("logging", "information"))
     bodies = [json.dumps(body).encode("utf-8") for body in plan["bodies"]]
     threads = int(plan.get("threads", 1))
     worker = Worker(int(plan["invocations"]), single_thread=threads == 1)
@@ -99,8 +162,12 @@ def main() -> None:
             thread.start()
         for thread in pool:
             thread.join()
+    final = memory_kib()
+    probe.detach()
+    cpu = cpu_pairs([json.dumps(b).encode("utf-8") for b in plan.get("cpu_bodies", [])], int(plan.get("block", 20)))
     print(json.dumps({"invocations": worker.count, "overheads_ms": worker.overheads_ms, "statuses": worker.statuses,
-                      "rss": worker.rss, "final": memory_kib(), "poison": len(worker.poison)}))
+                      "rss": worker.rss, "final": final, "poison": len(worker.poison), "cpu": cpu,
+                      "log_records": log_handler.count if log_handler else 0}))
 
 
 if __name__ == "__main__":
