@@ -81,7 +81,8 @@ def plan_bodies(sim: Simulator, count: int, tag: str) -> list[dict]:
     return bodies
 
 
-def worker_run(invocations: int, threads: int, *, cpu_invites: int = 0, log_level: str = "information") -> dict:
+def worker_run(invocations: int, threads: int, *, cpu_invites: int = 0, log_level: str = "information",
+               settings: dict[str, str] | None = None) -> dict:
     """One worker process doing ``invocations`` invocations (then ``cpu_invites`` invites for the trust_env
     pairs) against a fresh simulator; the simulator's own counts added."""
     with Simulator() as sim:
@@ -91,7 +92,7 @@ def worker_run(invocations: int, threads: int, *, cpu_invites: int = 0, log_leve
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as plan_file:
             json.dump(plan, plan_file)
         sim.stats.reset()
-        environment = {**os.environ, **app_settings(sim), "REQUESTS_CA_BUNDLE": str(sim.ca_path)}
+        environment = {**os.environ, **app_settings(sim), "REQUESTS_CA_BUNDLE": str(sim.ca_path), **(settings or {})}
         try:
             output = subprocess.run(  # noqa: S603 (our own interpreter, fixed code)
                       [sys.executable, "-m", "bench.invocations", plan_file.name], cwd=ROOT, env=environment,
@@ -120,6 +121,9 @@ def one_run(invocations: int, cpu_invites: int, cold_rounds: int, log_level: str
         figures[f"token fetches {threads}"] = result["token_fetches"]
         if threads == 1:
             single = result
+    # Before this change the session kept 10 connections: the same 16-thread run with that pool, for comparison.
+    old_pool = worker_run(invocations, 16, log_level=log_level, settings={"GRAPH_CONNECTION_POOL_SIZE": "10"})
+    figures["connections 16 pool 10"] = old_pool["connections"]
     n = single["invocations"]
     overheads = single["overheads_ms"][1:]  # the first call is the cold one
     figures |= {"first": single["overheads_ms"][0], "p50": percentile(overheads, 0.50),
@@ -155,6 +159,8 @@ def worker_rows(runs: list[dict[str, float]], invocations: int) -> list[Row]:
         rows.append((f"TLS connections to Graph per {invocations} invocations, {threads} thread(s)",
                      spread(runs, f"connections {threads}", "{:.0f}"), f"<= {threads}",
                      max(run[f"connections {threads}"] for run in runs) <= threads))
+    rows.append(("  the same, 16 threads, with the former pool of 10 (GRAPH_CONNECTION_POOL_SIZE=10)",
+                 spread(runs, "connections 16 pool 10", "{:.0f}"), "informational", None))
     rows.append((f"token fetches per {invocations} invocations, 1/4/12/16 threads (max over runs)",
                  "/".join(str(int(max(run[f"token fetches {t}"] for run in runs))) for t in THREADS),
                  "1 per token lifetime", all(run[f"token fetches {t}"] <= 1 for run in runs for t in THREADS)))
