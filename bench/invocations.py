@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
 import statistics
 import sys
 import threading
@@ -167,7 +168,7 @@ def main() -> None:
     cpu = cpu_pairs([json.dumps(b).encode("utf-8") for b in plan.get("cpu_bodies", [])], int(plan.get("block", 20)))
     print(json.dumps({"invocations": worker.count, "overheads_ms": worker.overheads_ms, "statuses": worker.statuses,
                       "rss": worker.rss, "final": final, "poison": len(worker.poison), "cpu": cpu,
-                      "log_records": log_handler.count if log_handler else 0}))
+                      "log_records": log_handler.count if log_handler else 0, "environment_size": len(os.environ)}))
 
 
 if __name__ == "__main__":

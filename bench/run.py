@@ -129,7 +129,8 @@ def one_run(invocations: int, cpu_invites: int, cold_rounds: int, log_level: str
     figures |= {"first": single["overheads_ms"][0], "p50": percentile(overheads, 0.50),
                 "p99": percentile(overheads, 0.99), "rss mid": single["rss"][str(n // 2)]["VmRSS"] / 1024,
                 "rss end": single["rss"][str(n)]["VmRSS"] / 1024, "peak": single["final"]["VmHWM"] / 1024,
-                "log records per invocation": single["log_records"] / n}
+                "log records per invocation": single["log_records"] / n,
+                "environment size": single["environment_size"]}
     if single["cpu"]["pairs"]:
         figures |= {"cpu read once": single["cpu"]["read_once_ms"], "cpu per request": single["cpu"]["per_request_ms"],
                     "cpu ratio": single["cpu"]["ratio_median"]}
@@ -181,6 +182,8 @@ def worker_rows(runs: list[dict[str, float]], invocations: int) -> list[Row]:
          "< 100 MB", median("peak") < 100),
         ("client CPU per invite, environment read once (shipped)", spread(runs, "cpu read once", "{:.3f}") + " ms",
          "informational", None),
+        ("  (the worker's environment: variables scanned by each proxy lookup)", spread(runs, "environment size",
+         "{:.0f}"), "informational", None),
         ("client CPU per invite, trust_env on (requests' default)", spread(runs, "cpu per request", "{:.3f}") + " ms",
          "informational", None),
         ("  paired ratio read once / per request (median of pairs)", spread(runs, "cpu ratio", "{:.3f}"), "< 1",
