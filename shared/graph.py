@@ -119,10 +119,10 @@ def host_concurrency(host_json: Path = HOST_JSON) -> int:
     newBatchThreshold`` (azure-docs functions-bindings-storage-queue, "Concurrency")."""
     try:
         queues = json.loads(host_json.read_text(encoding="utf-8"))["extensions"]["queues"]
-    except (OSError, ValueError, KeyError, TypeError):
-        queues = {}
-    batch_size = int(queues.get("batchSize", DEFAULT_BATCH_SIZE))
-    return batch_size + int(queues.get("newBatchThreshold", batch_size // 2))
+        batch_size = int(queues.get("batchSize", DEFAULT_BATCH_SIZE))
+        return batch_size + int(queues.get("newBatchThreshold", batch_size // 2))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # the host then runs on its defaults too
+        return DEFAULT_BATCH_SIZE + DEFAULT_BATCH_SIZE // 2
 
 
 def connection_pool_size(environ: Mapping[str, str] | None = None, host_json: Path = HOST_JSON) -> int:

@@ -181,6 +181,8 @@ def test_a_host_json_without_queue_settings_gets_the_extensions_defaults(tmp_pat
 
     assert host_concurrency(host_json) == 16 + 8
     assert host_concurrency(tmp_path / "missing.json") == 16 + 8
+    host_json.write_text('{"extensions": {"queues": {"batchSize": 4}}}', encoding="utf-8")
+    assert host_concurrency(host_json) == 4 + 2
 
 
 def test_the_pool_size_setting_overrides_host_json() -> None:
