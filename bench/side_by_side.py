@@ -1,7 +1,7 @@
 """This app beside Microsoft's ``msgraph-sdk`` and a seed-style client, onboarding the same new guests against the
 simulator; prints the comparison table of docs/performance.md ("Side by side").
 
-    .venv/bin/python bench/side_by_side.py [--runs 3] [--n 1000] [--n-k3 200]
+    .venv/bin/python bench/side_by_side.py [--runs 5] [--n 1000] [--n-k3 200]
 
 The SDK runs in its own virtual environment, made here on first use (``.bench-venvs/msgraph-sdk``, git-ignored;
 ``--venv`` to put it elsewhere) with ``msgraph-sdk`` and ``azure-identity`` from PyPI: never a dependency of the
@@ -120,7 +120,7 @@ def table(runs: list[dict[str, dict]], n: int, n_k3: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--n", type=int, default=1000, help="onboardings after the first, k=1")
     parser.add_argument("--n-k3", type=int, default=200, help="onboardings after the first, k=3")
     parser.add_argument("--venv", type=Path, default=ROOT / ".bench-venvs" / "msgraph-sdk")
