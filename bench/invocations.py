@@ -10,8 +10,9 @@ invocation plus VmHWM (the peak), from /proc/self/status.
 
 Logging is on as deployed (host.json: Information): the root logger at INFO with a handler that formats every
 record, as the Python worker does before sending it to the host. The plan's ``cpu_bodies`` (single thread only)
-then measure the client CPU of each invite (``time.thread_time``) in alternating blocks with the Graph session's
-``trust_env`` off (as shipped: environment read once) and on (requests' default: proxies looked up per request).
+then measure the client CPU of each invite (``time.thread_time``) in alternating blocks: half with the Graph
+session's ``trust_env`` off (as shipped: environment read once) and on (requests' default: proxies looked up per
+request), half with logging at Information and off.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -117,33 +119,54 @@ def production_logging(level: str) -> HostLogHandler | None:
     return handler
 
 
-def cpu_pairs(bodies: list[bytes], block: int) -> dict:
-    """Client CPU per invite (ms), blocks of ``block`` invites alternating the session's trust_env off/on (the
-    order flips each pair, so drift in the machine's load falls on both); the ratio is taken per pair."""
-    session = runtime.graph().session
-    shipped_proxies = dict(session.proxies)
-    per_mode: dict[str, list[float]] = {"read once": [], "per request": []}
+def paired_cpu(bodies: list[bytes], block: int, switch: Callable[[bool], None]) -> dict:
+    """Client CPU per invite (ms, ``time.thread_time``) in blocks of ``block`` invites, alternating ``switch(False)``
+    (as shipped) and ``switch(True)`` (the alternative); the order flips each pair, so drift in the machine's load
+    falls on both, and the ratio shipped / alternative is taken per pair (median of the pairs' ratios)."""
+    per_mode: dict[bool, list[float]] = {False: [], True: []}
     ratios = []
     pairs = len(bodies) // (2 * block)
     for pair in range(pairs):
-        order = ("read once", "per request") if pair % 2 == 0 else ("per request", "read once")
         medians = {}
-        for index, mode in enumerate(order):
-            session.trust_env = mode == "per request"
-            session.proxies = {} if session.trust_env else dict(shipped_proxies)
+        for index, alternative in enumerate((False, True) if pair % 2 == 0 else (True, False)):
+            switch(alternative)
             start = (2 * pair + index) * block
             spent = []
             for body in bodies[start:start + block]:
                 before = time.thread_time()
                 invite(body)
                 spent.append((time.thread_time() - before) * 1000)
-            medians[mode] = statistics.median(spent)
-            per_mode[mode] += spent
-        ratios.append(medians["read once"] / medians["per request"])
-    session.trust_env, session.proxies = False, shipped_proxies
-    return {"pairs": pairs, "ratio_median": statistics.median(ratios) if ratios else None,
-            "read_once_ms": statistics.median(per_mode["read once"]) if ratios else None,
-            "per_request_ms": statistics.median(per_mode["per request"]) if ratios else None}
+            medians[alternative] = statistics.median(spent)
+            per_mode[alternative] += spent
+        ratios.append(medians[False] / medians[True])
+    switch(False)
+    if not ratios:
+        return {"pairs": 0}
+    return {"pairs": pairs, "ratio_median": statistics.median(ratios),
+            "shipped_ms": statistics.median(per_mode[False]), "alternative_ms": statistics.median(per_mode[True])}
+
+
+def trust_env_switch() -> Callable[[bool], None]:
+    """The Graph session as shipped (environment read once) or with requests' default ``trust_env`` (proxies looked
+    up in the environment on every request): the session before issue 17."""
+    session = runtime.graph().session
+    shipped_proxies = dict(session.proxies)
+
+    def switch(per_request: bool) -> None:
+        session.trust_env = per_request
+        session.proxies = {} if per_request else dict(shipped_proxies)
+
+    return switch
+
+
+def logging_switch() -> Callable[[bool], None]:
+    """The worker's logging at Information (as deployed) or off (the former bench)."""
+    root = logging.getLogger()
+
+    def switch(off: bool) -> None:
+        root.setLevel(logging.CRITICAL if off else logging.INFO)
+
+    return switch
 
 
 def main() -> None:
@@ -165,9 +188,13 @@ def main() -> None:
             thread.join()
     final = memory_kib()
     probe.detach()
-    cpu = cpu_pairs([json.dumps(b).encode("utf-8") for b in plan.get("cpu_bodies", [])], int(plan.get("block", 20)))
+    cpu_bodies = [json.dumps(b).encode("utf-8") for b in plan.get("cpu_bodies", [])]
+    half, block = len(cpu_bodies) // 2, int(plan.get("block", 20))
+    cpu = paired_cpu(cpu_bodies[:half], block, trust_env_switch())
+    logging_cpu = paired_cpu(cpu_bodies[half:], block, logging_switch()) if log_handler else {"pairs": 0}
     print(json.dumps({"invocations": worker.count, "overheads_ms": worker.overheads_ms, "statuses": worker.statuses,
                       "rss": worker.rss, "final": final, "poison": len(worker.poison), "cpu": cpu,
+                      "logging_cpu": logging_cpu,
                       "log_records": log_handler.count if log_handler else 0, "environment_size": len(os.environ)}))
 
 
