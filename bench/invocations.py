@@ -187,6 +187,7 @@ def main() -> None:
         for thread in pool:
             thread.join()
     final = memory_kib()
+    log_records = log_handler.count if log_handler else 0  # the N invocations' records, before the CPU pairs
     probe.detach()
     cpu_bodies = [json.dumps(b).encode("utf-8") for b in plan.get("cpu_bodies", [])]
     half, block = len(cpu_bodies) // 2, int(plan.get("block", 20))
@@ -195,7 +196,7 @@ def main() -> None:
     print(json.dumps({"invocations": worker.count, "overheads_ms": worker.overheads_ms, "statuses": worker.statuses,
                       "rss": worker.rss, "final": final, "poison": len(worker.poison), "cpu": cpu,
                       "logging_cpu": logging_cpu,
-                      "log_records": log_handler.count if log_handler else 0, "environment_size": len(os.environ)}))
+                      "log_records": log_records, "environment_size": len(os.environ)}))
 
 
 if __name__ == "__main__":
