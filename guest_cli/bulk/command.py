@@ -235,7 +235,9 @@ def _run(path: str | Path, rows: list[BulkRow], settings: Settings, options: Bul
         _print_json({"file": "standard input" if str(path) == STDIN else str(path), "sent": True,
                      "rows": summary.rows, "done": summary.done, "invited": summary.invited, "failed": summary.failed,
                      "skipped": summary.skipped, "results": str(results.path),
-                     "graph": {"membershipRequests": run.batcher.batches,
+                     "graph": {"membershipBatches": run.batcher.batches, "membershipPatches": run.batcher.binds,
+                               "patchFallbacks": run.batcher.bind_fallbacks,
+                               "learnedLagSeconds": round(run.batcher.lag.delay, 2),
                                "throttled": adapter.throttled + run.batcher.throttled,
                                "retryAfterPauses": run.limiter.pauses}}, out)
     return EXIT_OK if summary.failed == 0 else EXIT_PARTIAL
@@ -244,8 +246,12 @@ def _run(path: str | Path, rows: list[BulkRow], settings: Settings, options: Bul
 def _print_summary(summary: RunSummary, run: BulkRun, throttled: int, results_path: Path, out: TextIO) -> None:
     out.write(f"{summary.rows} rows: {summary.done} done ({summary.invited} invited by this run), "
               f"{summary.failed} failed, {summary.skipped} skipped (done earlier).\n")
-    out.write(f"Graph: {run.batcher.batches} membership batches, {throttled + run.batcher.throttled} throttled "
-              f"answers (429), {run.limiter.pauses} pauses for Retry-After.\n")
+    batcher = run.batcher
+    out.write(f"Graph: {batcher.binds} PATCH members@odata.bind requests ({batcher.bind_fallbacks} sent again as "
+              f"single adds), {batcher.batches} $batch requests of single adds, {throttled + batcher.throttled} "
+              f"throttled answers (429), {run.limiter.pauses} pauses for Retry-After; new guests' first writes "
+              f"waited {batcher.lag.delay:.1f} s after their invitation (learned from {batcher.lag.met} lag "
+              "answers).\n")
     out.write(f"Results: {results_path}\n")
     if summary.failed:
         out.write("Failed rows are listed with their reason in the results file; fix the cause and run the same "

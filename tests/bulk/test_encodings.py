@@ -55,7 +55,7 @@ def test_a_legacy_code_page_file_is_read_exactly_with_its_encoding(codepage: str
 
 def test_the_wrong_code_page_is_refused_when_its_bytes_do_not_decode() -> None:
     data = portal_text([NAMES["cp932"]]).encode("cp932")
-    with pytest.raises(CsvEncodingError, match="line 3 .* is not utf-8 text"):
+    with pytest.raises(CsvEncodingError, match=r"line 3 .* is not utf-8 text"):
         decode_csv_bytes(data, "utf-8")
     with pytest.raises(CsvEncodingError, match="unknown encoding"):
         decode_csv_bytes(data, "klingon")
@@ -106,7 +106,7 @@ def test_bulk_refuses_a_cp1250_file_and_sends_nothing_then_invites_it_with_encod
     code, _, err = bulk(path, results=str(tmp_path / "out.csv"))
     assert code == 2 and "line 2" in err and "CSV UTF-8" in err
     assert tenant.stats.count(service="graph") == 0
-    code, out, err = bulk(path, results=str(tmp_path / "out.csv"), encoding="cp1250")
+    code, _, err = bulk(path, results=str(tmp_path / "out.csv"), encoding="cp1250")
     assert code == 0, err
     assert tenant.graph.user_by_mail(email)["displayName"] == name
 
