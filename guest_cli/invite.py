@@ -71,8 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_invite(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     with app_records(args.verbose):
-        request = _request(args, err)
+        refused: list[dict[str, str]] = []
+        request = _request(args, err, refused)
         if request is None:
+            if args.json:
+                out.write(json.dumps({"exitCode": EXIT_USAGE, "errors": refused}, ensure_ascii=False) + "\n")
             return EXIT_USAGE
         with embedded_tenant_if_unconfigured(err) as demo:
             if not args.json:
@@ -85,7 +88,8 @@ def run_invite(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
             return code
 
 
-def _request(args: argparse.Namespace, err: TextIO) -> InvitationRequest | None:
+def _request(args: argparse.Namespace, err: TextIO, refused: list[dict[str, str]]) -> InvitationRequest | None:
+    """The request the options make, by the HTTP API's rules; each error printed and added to ``refused``."""
     body: dict[str, Any] = {"email": args.email, "displayName": args.name, "groupIds": args.groups or None,
                             "message": args.message, "redirectUrl": args.redirect_url,
                             "sendInvitationMessage": not args.no_email, "messageLanguage": args.language,
@@ -95,8 +99,9 @@ def _request(args: argparse.Namespace, err: TextIO) -> InvitationRequest | None:
         name, _, index = error.field.partition("[")
         shown = OPTION_NAMES.get(name, name)
         listed = {"groupIds": args.groups, "ccRecipients": args.cc}.get(name)
-        value = f" {listed[int(index.rstrip(']'))]!r}" if index and listed else ""
+        value = f" {_bounded(listed[int(index.rstrip(']'))])!r}" if index and listed else ""
         print(f"error: {shown}{value}: {error.message}", file=err)
+        refused.append({"option": shown, "value": value.strip(), "message": error.message})
     return request
 
 
@@ -247,3 +252,8 @@ def _print_problem(problem: Problem, err: TextIO) -> None:
               f"(request-id {graph_error.get('graphRequestId')})", file=err)
     if problem.extensions.get("requiredPermission"):
         print(f"  grant the application permission {problem.extensions['requiredPermission']}", file=err)
+
+
+def _bounded(text: str, limit: int = 80) -> str:
+    """An option's value as echoed in an error: bounded, whatever was typed or pasted."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

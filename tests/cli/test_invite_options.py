@@ -52,6 +52,13 @@ def test_invite_json_prints_one_object_with_the_outcome(tenant: Simulator) -> No
     assert report["inviteRedeemUrl"].startswith("https://") and "Invited json.guest@fabrikam.com" in err
 
 
+def test_invite_json_on_bad_options_lists_them(tenant: Simulator) -> None:
+    code, out, _ = invite("ana@fabrikam.com", "--cc", "nope", "--json")
+    report = json.loads(out)
+    assert code == 2 and report["exitCode"] == 2 and report["errors"][0]["option"] == "--cc"
+    assert tenant.stats.count(service="graph") == 0
+
+
 def test_invite_json_on_a_refusal_carries_the_problem(tenant: Simulator) -> None:
     tenant.graph.invitations_allowed = False
     code, out, _ = invite("refused@fabrikam.com", "--json")
