@@ -110,6 +110,11 @@ def decode_csv_bytes(data: bytes, encoding: str | None = None) -> str:
         except UnicodeDecodeError as error:
             raise CsvEncodingError(f"the file starts as UTF-16 but {_where(data, error)} is not UTF-16 text "
                                    f"({_shown(data, error)})") from None
+    if b"\x00" in data[:4096]:
+        # No text file holds NUL characters: UTF-16 without its byte order mark (every other byte of ASCII is 0),
+        # which UTF-8 would "read" as names with NULs between the letters.
+        raise CsvEncodingError("the file holds NUL bytes: it looks like UTF-16 without a byte order mark; save it "
+                               "as \"CSV UTF-8 (Comma delimited)\", or pass --encoding utf-16-le (or utf-16-be)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

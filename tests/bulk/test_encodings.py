@@ -73,6 +73,13 @@ def test_utf8_with_and_without_bom_and_utf16_unicode_text_are_read() -> None:
     assert names_read(b"\xfe\xff" + portal_text(rows, sep="\t").encode("utf-16-be")) == expected
 
 
+def test_utf16_without_its_byte_order_mark_is_refused_not_read_with_nuls_and_read_with_encoding() -> None:
+    data = portal_text([NAMES["cp1250"]], sep="\t").encode("utf-16-le")
+    with pytest.raises(CsvEncodingError, match="UTF-16 without a byte order mark"):
+        decode_csv_bytes(data)
+    assert names_read(data, "utf-16-le") == [NAMES["cp1250"][1]]
+
+
 def test_a_tab_separated_file_keeps_commas_inside_its_cells() -> None:
     text = portal_text([("ann@fabrikam.com", "Smith, Ann")], sep="\t")
     assert names_read(text.encode("utf-8")) == ["Smith, Ann"]
