@@ -42,6 +42,9 @@ LINGER_SECONDS = 0.2  # wait this long for a fuller batch while invitations are 
 # A PATCH saves writes only when full: at the invitation limit's pace (30 per second) 20 new guests of one group
 # take 0.7 s to come in, so a ready guest waits up to this long for others to join its request.
 BIND_LINGER_SECONDS = 1.0
+# A PATCH throttled or failing on the server side is sent again whole this many times in all; then its members go
+# as single adds, whose own answers and the lag window decide (a PATCH never retries forever).
+MAX_BIND_ATTEMPTS = 3
 BACKOFF_CAP = 60.0
 BATCH_BUDGET_SECONDS = 60.0
 
@@ -218,11 +221,11 @@ class MembershipBatcher:
         except (GraphError, CredentialError) as failure:
             error = failure if isinstance(failure, GraphError) else GraphError(None, failure.code, failure.message)
             verdict = judge_membership(error, group_id)
-            if error.status == 429 or (verdict.retry and not verdict.lag):
-                # Throttled or a server fault: nothing was applied to anyone; the same PATCH later.
-                if error.status == 429:
-                    self.throttled += 1
-                    self.limiter.pause(error.retry_after if error.retry_after is not None else 1.0)
+            transient = error.status == 429 or (verdict.retry and not verdict.lag)
+            if transient and items[0].attempts < MAX_BIND_ATTEMPTS:
+                # Throttled or a server fault after the client's own retries: nothing was applied to anyone; the
+                # same PATCH later. (A whole request's 429 was already counted, and paused everyone, in the paced
+                # transport.)
                 self._again(items, error.retry_after if error.retry_after is not None
                             else min(BACKOFF_CAP, 2.0 ** items[0].attempts), bind=True)
                 return

@@ -77,3 +77,16 @@ def test_a_throttled_patch_is_sent_again_whole(tenant: Simulator, tmp_path) -> N
     assert fault.hits == 1 and "1 throttled answers (429)" in out
     assert len(new_members(tenant, PARTNERS, addresses)) == 4
     assert tenant.stats.count(service="graph", path=r"/\$batch$") == 0  # no fallback: nothing was applied
+
+
+def test_a_patch_that_keeps_failing_on_the_server_side_ends_as_single_adds(tenant: Simulator, tmp_path) -> None:
+    from guest_cli.bulk.membership_batches import MAX_BIND_ATTEMPTS
+    from shared.graph import MAX_ATTEMPTS
+
+    fault = tenant.faults.add(service="graph", method="PATCH", path=r"/groups/", status=503, retry_after=0)
+    path, addresses = people_file(tmp_path, 3)
+    code, out, _ = run(path)
+    assert code == 0, out
+    assert len(new_members(tenant, PARTNERS, addresses)) == 3
+    assert fault.hits == MAX_BIND_ATTEMPTS * MAX_ATTEMPTS  # the same PATCH, then never again
+    assert tenant.stats.count(service="graph", path=r"/\$batch$") >= 1 and "(1 sent again as single adds)" in out
