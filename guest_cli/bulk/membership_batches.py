@@ -165,7 +165,7 @@ class MembershipBatcher:
         waits: list[float] = []
         for items, limit, linger in ([(singles, MAX_BATCH, LINGER_SECONDS)] if singles else []) + [
                 (items, MAX_BIND, BIND_LINGER_SECONDS) for items in by_group.values()]:
-            # Full, or nothing more can come (closed and every waiting item of its kind ready), or lingered enough.
+            # Full, or nothing more can come (closed, and every waiting item ready), or it has lingered enough.
             waited = now - min(ready_at[id(item)] for item in items)
             more_coming = not self._closed or any(ready_at[id(other)] > now for other in self._waiting)
             if len(items) >= limit or not more_coming or waited >= linger:
