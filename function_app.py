@@ -6,6 +6,7 @@ import azure.functions as func
 
 from shared import app_context, bindings, health
 from shared.sharepoint.completion import on_membership_outcome
+from shared.lifecycle_blueprint import blueprint as lifecycle
 from shared.sharepoint_blueprint import blueprint as sharepoint
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -54,3 +55,7 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
 # ---- SharePoint list webhooks (docs/sharepoint.md): its triggers, and the hook that marks a row done ----------
 app.register_functions(sharepoint)
 app_context.current().add_outcome_hook(on_membership_outcome)
+
+
+# ---- guest lifecycle (docs/lifecycle.md): the hourly expiry and DELETE /api/invitations/{requestId} --------------
+app.register_functions(lifecycle)

@@ -43,7 +43,7 @@ def handle_invitation(headers: Mapping[str, str], body: bytes, ctx: AppContext |
         parsed = _parse(headers, body)
     except Problem as problem:
         return _problem_answer(problem, request_id, clock() - started, False)
-    result = intake(parsed, request_id, ctx.settings, ctx.graph, HTTP_BUDGET_SECONDS)
+    result = intake(parsed, request_id, ctx.settings, ctx.graph, HTTP_BUDGET_SECONDS, ctx.utcnow)
     if isinstance(result, Refused):
         return _problem_answer(result.problem, result.request_id, clock() - started, result.log_pii)
     person = result.person

@@ -37,9 +37,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "messageLanguage": ("Message Language", "advanced"),
     "ccRecipients": ("Copy the Invitation To", "advanced"),
     "resendInvitation": ("Resend to a Guest Who Has Not Redeemed", "advanced"),
+    "accessUntil": ("Access Until", "advanced"),
+    "accessDays": ("Access Days", "advanced"),
+    "sponsors": ("Sponsors", "advanced"),
     "requestId": ("Request ID", "advanced"),
 }
-ITEM_LABELS = {"groupIds": "Group ID", "ccRecipients": "Email Address"}
+ITEM_LABELS = {"groupIds": "Group ID", "ccRecipients": "Email Address", "sponsors": "Sponsor"}
 
 # Who publishes the connector. The app is deployed by each organization for its own tenant, so these are
 # placeholders on the reserved .example domain (RFC 2606): replace them with your own before submitting
