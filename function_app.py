@@ -5,8 +5,8 @@ import typing
 import azure.functions as func
 
 from shared import app_context, bindings, health
-from shared.sharepoint.completion import on_membership_outcome
 from shared.lifecycle_blueprint import blueprint as lifecycle
+from shared.sharepoint.completion import on_membership_outcome
 from shared.sharepoint_blueprint import blueprint as sharepoint
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)

@@ -137,14 +137,14 @@ class GrantStore:
         """Every grant (``query``: an OData filter on the grant entities)."""
         self.ensure_table()
         base = f"RowKey ne '{GUEST_ROW}'"
-        entities = self.table.query_entities(f"{base} and ({query})", parameters=parameters) if query \
+        entities = self.table.query_entities(f"{base} and ( {query} )", parameters=parameters) if query \
             else self.table.query_entities(base)
         for entity in entities:
             yield Grant.from_entity(entity)
 
     def due(self, before: dt.datetime) -> list[Grant]:
         """Active grants ending at or before ``before``, and every grant left ``removing`` (a run that stopped)."""
-        return list(self.all("(State eq 'active' and Until le @before) or State eq 'removing'",
+        return list(self.all("( State eq 'active' and Until le @before ) or State eq 'removing'",
                              {"before": utc_text(before)}))
 
     def of_user(self, user_id: str) -> list[Grant]:
@@ -246,7 +246,7 @@ StatusRecorder = Callable[[str, Grant], None]
 
 
 def _log_only(event: str, grant: Grant) -> None:
-    log_event("grant.status", event=event, userId=grant.user_id, groupId=grant.group_id, until=grant.until_text,
+    log_event("grant.status", grantEvent=event, userId=grant.user_id, groupId=grant.group_id, until=grant.until_text,
               requestId=grant.request_id, state=grant.state, endReason=grant.end_reason)
 
 
@@ -260,7 +260,7 @@ def record_status(event: str, grant: Grant) -> None:
         try:
             recorder(event, grant)
         except Exception:  # recording must never undo or repeat the lifecycle step itself
-            log_event("grant.status_failed", userId=grant.user_id, groupId=grant.group_id, event=event,
+            log_event("grant.status_failed", userId=grant.user_id, groupId=grant.group_id, grantEvent=event,
                       exc_info=True)
 
 

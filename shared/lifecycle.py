@@ -245,11 +245,15 @@ def _end_all(ctx: AppContext, store: GrantStore, grants: list[Grant], reason: st
 
 def revoke(ctx: AppContext, store: GrantStore, request_id: str, now: dt.datetime | None = None) -> list[EndResult]:
     """End now every grant this request asked for (``DELETE /api/invitations/{requestId}``, ``cli.py revoke``).
-    A grant still ``pending`` (its add not done yet) is reported as such and left alone."""
+    A grant still ``pending`` (its add not done yet) is reported as such and left alone; one already ended as
+    "ended"."""
     now = now or ctx.utcnow()
     results: list[EndResult] = []
-    for grant in store.all("State ne 'ended'"):
+    for grant in store.all():
         if request_id != grant.request_id and request_id not in grant.request_ids:
+            continue
+        if grant.state == ENDED:
+            results.append(EndResult(grant, "ended"))  # a repeated revoke (its first answer lost) is answered 200
             continue
         if grant.state == PENDING:
             results.append(EndResult(grant, "pending"))
