@@ -3,6 +3,10 @@ it once the end has passed, and nothing else is ever removed (issue 15, "Done wh
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from simulator.graph.models import ACCEPTED_GUEST_ID, FALCON_GROUP_ID, MEMBER_USER_ID, PARTNERS_GROUP_ID
 from tests.lifecycle.conftest import LifecycleApp
 
@@ -116,7 +120,7 @@ def test_revoke_removes_now_and_answers_404_for_an_unknown_request(life: Lifecyc
 
 def test_reminders_arrive_on_the_queue_once_each_and_again_after_a_renewal(life: LifecycleApp) -> None:
     life.configure(EXPIRY_REMINDER_DAYS="2")
-    status, answer = life.invite({"email": "hal@fabrikam.example", "groupIds": [PARTNERS_GROUP_ID],
+    _, answer = life.invite({"email": "hal@fabrikam.example", "groupIds": [PARTNERS_GROUP_ID],
                                   "accessDays": 5, "requestId": "req-remind"})
     life.settle()
     life.timer()
@@ -134,3 +138,26 @@ def test_reminders_arrive_on_the_queue_once_each_and_again_after_a_renewal(life:
     life.timer()
     life.timer()
     assert len(life.expiring()) == 2  # the new end date's reminder, once
+
+
+def test_cli_lists_grants_expiring_within_a_span_and_revokes(life: LifecycleApp) -> None:
+    _, soon = life.invite({"email": "ivy@fabrikam.example", "groupIds": [PARTNERS_GROUP_ID], "accessDays": 2,
+                           "requestId": "req-soon"})
+    _, later = life.invite({"email": "jo@fabrikam.example", "groupIds": [PARTNERS_GROUP_ID], "accessDays": 20,
+                            "requestId": "req-later"})
+    life.settle()
+    code, out = life.cli("grants", "list", "--expiring-within", "7d", "--json")
+    assert code == 0
+    listed = json.loads(out)
+    assert [(g["userId"], g["requestId"]) for g in listed] == [(soon["userId"], "req-soon")]
+    code, out = life.cli("grants", "list")
+    assert code == 0 and out.count("active") == 2
+    with pytest.raises(SystemExit) as usage:
+        life.cli("grants", "list", "--expiring-within", "soon")
+    assert usage.value.code == 2
+    code, out = life.cli("revoke", "req-later")
+    assert code == 0 and out.startswith("removed")
+    assert later["userId"] not in life.members(PARTNERS_GROUP_ID)
+    assert soon["userId"] in life.members(PARTNERS_GROUP_ID)
+    code, _ = life.cli("revoke", "req-unknown")
+    assert code == 2
