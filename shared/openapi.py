@@ -224,6 +224,8 @@ def _result_schema() -> dict[str, Any]:
             "inviteRedeemUrl": {**string, "x-nullable": True, "x-ms-summary": "Redeem URL",
                                 "description": "The invitation's redemption link (null when no invitation was sent)."},
             "groups": {"type": "array", "items": {"$ref": "#/definitions/GroupStatus"}, "x-ms-summary": "Groups"},
+            "accessUntil": {**string, "format": "date-time", "x-ms-summary": "Access Until",
+                            "description": "When the group access ends (absent: it does not end)."},
         },
     }
 

@@ -113,7 +113,7 @@ INVITATION_FIELDS: tuple[Field, ...] = (
           default=False),
     Field("accessUntil", "string", "When the group access ends (date-time with a zone); the hourly expiry removes the "
           "person from the groups then. Defaults to DEFAULT_ACCESS_DAYS from now, if set; at most MAX_ACCESS_DAYS. "
-          "Not with accessDays.", max_length=40, format="date-time", check=_date_time),
+          "Not with accessDays.", max_length=32, format="date-time", check=_date_time),
     Field("accessDays", "integer", "How many days the group access lasts from now (instead of accessUntil).",
           minimum=1, maximum=MAX_ACCESS_DAYS_FIELD),
     Field("sponsors", "array", "Internal people responsible for the guest (user ids or UPNs), set as the guest's "
