@@ -23,6 +23,7 @@ from .policy import check_policy
 from .problems import invalid_request
 from .requests_model import InvitationRequest, validate_invitation
 from .settings import Settings, SettingsError
+from .sponsors import add_sponsors, resolve_sponsors, sponsors_refused
 from .wire import utc_text
 
 
@@ -82,8 +83,14 @@ def admit(request: InvitationRequest, request_id: str, settings: Callable[[], Se
         if refusal:
             return Refused(request_id, judge(refusal), request, log_pii)
         until = access_until(request, current, now())  # a refused period changes nothing: checked before Graph
+        if request.sponsors and not current.sponsors_enabled:
+            return Refused(request_id, judge(sponsors_refused()), request, log_pii)
         client = graph()
-        person = onboard(request, request_id, current, client, client.budget(budget_seconds))
+        budget = client.budget(budget_seconds)
+        sponsor_ids = resolve_sponsors(client, request.sponsors, budget) if request.sponsors else []
+        person = onboard(request, request_id, current, client, budget)
+        if sponsor_ids:
+            add_sponsors(client, person.user_id, sponsor_ids, budget, request_id)
     except SettingsError as error:
         log_event("settings.invalid", level=logging.ERROR, requestId=request_id, settings=error.problems)
         return Refused(request_id, judge(error), request, log_pii)

@@ -62,7 +62,8 @@ ICON_BRAND_COLOR = "#0F6CBD"  # certification refuses white and the default #007
 # shared.onboarding; tests probe the real handler for each status.
 PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "400": ("The body is not valid: every bad field is listed in errors.", ("invalid-request",)),
-    "403": ("Refused by the app's policy (email domain or group); errors name each, settings the setting.",
+    "403": ("Refused by the app's policy (email domain, group, or sponsors while SPONSORS_ENABLED is off); errors "
+            "name each, settings the setting.",
             ("policy-refused",)),
     "413": (f"The body is larger than {MAX_BODY_BYTES} bytes.", ("payload-too-large",)),
     "415": ("The body is not JSON (send Content-Type: application/json, UTF-8).", ("unsupported-media-type",)),
@@ -73,8 +74,9 @@ PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "502": ("Microsoft Graph or the identity platform refused the app itself (e.g. a missing permission, named "
             "in requiredPermission): an operator must act.",
             ("graph-permission-missing", "graph-refused", "credential-refused")),
-    "503": ("Microsoft Graph or the identity platform is unavailable, or the app is misconfigured; retry after "
-            "Retry-After.", ("graph-unavailable", "identity-unavailable", "not-configured")),
+    "503": ("Microsoft Graph or the identity platform is unavailable, the app is misconfigured, or a new guest is "
+            "not yet visible to set sponsors on; retry after Retry-After.",
+            ("graph-unavailable", "identity-unavailable", "not-configured", "replication-lag")),
 }
 RETRY_AFTER_STATUSES = ("429", "503")
 
