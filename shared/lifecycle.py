@@ -183,10 +183,10 @@ def end_grant(ctx: AppContext, store: GrantStore, grant: Grant, reason: str, now
 
 def _note_guest_ended(store: GrantStore, user_id: str, now: dt.datetime) -> None:
     """When a guest's last grant ends, the offboarding grace period starts."""
-    if any(g.state in (PENDING, ACTIVE, REMOVING) for g in store.of_user(user_id)):
-        return
-    record = store.guest(user_id)
+    record = store.guest(user_id)  # a point read first: most grants' guests were not invited by this app
     if record is None or not record.invited_by_app:
+        return
+    if any(g.state in (PENDING, ACTIVE, REMOVING) for g in store.of_user(user_id)):
         return
     store.update_guest(user_id, lambda r: replace(r, last_ended_at=utc_text(now), offboarded_at=None))
 
