@@ -181,7 +181,12 @@ def test_the_handler_enforces_each_documented_length(app, name, length, accepted
 @pytest.mark.parametrize("name", [name for name, prop in REQUEST["properties"].items() if "maxItems" in prop])
 def test_the_handler_enforces_each_documented_item_count(app, name):
     prop = REQUEST["properties"][name]
+    if name == "sponsors":  # opt-in: the setting, its permission, and real internal users to name
+        app.sim.identity.grant(app.sim.identity.default_app.client_id, "User.ReadWrite.All")
+        app.configure(SPONSORS_ENABLED="true")
     def items(count: int) -> list[str]:
+        if name == "sponsors":
+            return [app.sim.graph.add_user(f"sponsor{index}@{app.sim.tenant_domain}")["id"] for index in range(count)]
         if prop["items"].get("format") == "uuid":
             return [str(uuid.uuid4()) for _ in range(count)]
         return [f"cc{index}@fabrikam.com" for index in range(count)]
