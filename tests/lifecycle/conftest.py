@@ -36,7 +36,8 @@ class LifecycleApp:
         self.queues.clear(*QUEUES)
         tables = TableServiceClient.from_connection_string(connection_string)
         tables.delete_table("guestgrants")  # each test starts with no grant
-        self.timing = Timing(wall=sim.clock.now)
+        # the app's waits (Retry-After, backoff) move the simulator's clock, and its wall clock is the simulator's
+        self.timing = Timing(sleep=sim.clock.advance, clock=sim.clock.now, wall=sim.clock.now)
         point_app_at(sim, monkeypatch, "secret", timing=self.timing, AzureWebJobsStorage=connection_string)
 
     def configure(self, **settings: str | None) -> None:
@@ -61,6 +62,10 @@ class LifecycleApp:
         response = called.response
         assert response is not None
         return response.status_code, json.loads(response.get_body() or b"null")
+
+    def deliver(self, message: dict[str, Any], dequeue_count: int = 1) -> Any:
+        """One delivery of a group-memberships message by the worker (the invocation: error, outputs)."""
+        return self.worker.queue("add_membership", json.dumps(message), message_id="m-1", dequeue_count=dequeue_count)
 
     def settle(self) -> None:
         self.queues.run_until_empty("add_membership")
