@@ -29,9 +29,8 @@ from .grants import (
 )
 from .graph import GraphError
 from .logging_setup import log_event
-from .wire import utc_text
+from .wire import EXPIRING_QUEUE, utc_text
 
-EXPIRING_QUEUE = "guest-expiring"
 REMOVAL_WORKERS = 8  # parallel removals: the Graph session's pool holds 10 connections
 RUN_BUDGET_SECONDS = 8 * 60  # one timer run; what is left is done by the next run (Flex's timeout is 30 min)
 
