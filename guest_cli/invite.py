@@ -1,4 +1,5 @@
-"""``python cli.py invite EMAIL [--name] [--group ID …] [--message] [--no-email] [--redirect-url]``: onboard one
+"""``python cli.py invite EMAIL [--name] [--group ID …] [--message] [--no-email] [--redirect-url]
+[--access-days N | --access-until T]``: onboard one
 person from the command line through the same intake pipeline as ``POST /api/invitations`` (shared.intake), then
 the group memberships at once, each answer judged by the one failure policy (shared.failures), waiting out Graph's
 replication lag with a visible countdown instead of a queue's redeliveries.
@@ -16,6 +17,8 @@ import time
 import uuid
 from typing import Any, TextIO
 
+from azure.core.exceptions import AzureError
+
 from guest_cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
 from guest_cli.demo_tenant import DemoTenant, demo_help, embedded_tenant_if_unconfigured
 from shared import app_context
@@ -25,12 +28,15 @@ from shared.graph import GraphError
 from shared.intake import Admitted, Refused, admit
 from shared.problems import Problem, problem_text
 from shared.requests_model import InvitationRequest, validate_invitation
+from shared.settings import SettingsError
+from shared.wire import utc_text
 
 MEMBERSHIP_WINDOW_SECONDS = 15 * 60  # how long to keep retrying a group while the new guest replicates
 FIRST_WAIT_SECONDS = 2.0
 MAX_WAIT_SECONDS = 60.0
 OPTION_NAMES = {"email": "EMAIL", "displayName": "--name", "groupIds": "--group", "message": "--message",
-                "redirectUrl": "--redirect-url", "sendInvitationMessage": "--no-email"}
+                "redirectUrl": "--redirect-url", "sendInvitationMessage": "--no-email", "accessDays": "--access-days",
+                "accessUntil": "--access-until"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--message", help="a custom message in the invitation email")
     parser.add_argument("--no-email", action="store_true", help="do not email the invitation (share the redeem URL)")
     parser.add_argument("--redirect-url", help="where the guest lands after redeeming (default INVITE_REDIRECT_URL)")
+    parser.add_argument("--access-days", type=int, metavar="N",
+                        help="the group access ends N days from now (recorded as grants; docs/lifecycle.md)")
+    parser.add_argument("--access-until", metavar="T", help="the group access ends then (e.g. 2027-03-31T17:00:00Z)")
     parser.add_argument("--verbose", action="store_true", help="print the app's structured log records")
     parser.set_defaults(handler=run_invite)
 
@@ -64,7 +73,8 @@ def run_invite(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
 def _request(args: argparse.Namespace, err: TextIO) -> InvitationRequest | None:
     body: dict[str, Any] = {"email": args.email, "displayName": args.name, "groupIds": args.groups or None,
                             "message": args.message, "redirectUrl": args.redirect_url,
-                            "sendInvitationMessage": not args.no_email}
+                            "sendInvitationMessage": not args.no_email, "accessDays": args.access_days,
+                            "accessUntil": args.access_until}
     request, errors = validate_invitation({key: value for key, value in body.items() if value is not None})
     for error in errors:
         name, _, index = error.field.partition("[")
@@ -77,17 +87,42 @@ def _request(args: argparse.Namespace, err: TextIO) -> InvitationRequest | None:
 def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, err: TextIO) -> int:
     request_id = str(uuid.uuid4())
     ctx = app_context.current()
-    result = admit(request, request_id, ctx.settings, ctx.graph, app_context.HTTP_BUDGET_SECONDS)
+    result = admit(request, request_id, ctx.settings, ctx.graph, app_context.HTTP_BUDGET_SECONDS, ctx.utcnow)
     if isinstance(result, Refused):
         return _refused(result.problem, err)
     _print_person(result, demo, out)
     if not request.group_ids:
         return EXIT_OK
+    if result.until is not None:
+        out.write(f"  access until {utc_text(result.until)} (then removed from the groups by the hourly expiry)\n")
     out.write("Groups:\n")
     out.flush()
-    states = [_join_group(result.person.user_id, group_id, request_id, demo, out, err)
-              for group_id in request.group_ids]
+    states = [_join_and_grant(result, group_id, demo, out, err) for group_id in request.group_ids]
     return EXIT_OK if all(states) else EXIT_PARTIAL
+
+
+def _join_and_grant(result: Admitted, group_id: str, demo: DemoTenant | None, out: TextIO, err: TextIO) -> bool:
+    """One group; with an end, recorded as a grant around the add, as the group-memberships worker does."""
+    user_id, request_id = result.person.user_id, result.request_id
+    if result.until is None:
+        return _join_group(user_id, group_id, request_id, demo, out, err) is not None
+    from shared import lifecycle
+    from shared.grants import grant_store
+
+    ctx = app_context.current()
+    ask = lifecycle.GrantAsk(user_id, group_id, result.until, request_id, "cli", result.request.email,
+                             result.person.invited, 1)
+    try:
+        store = grant_store()
+        lifecycle.before_add(store, ask, ctx.utcnow())
+        status = _join_group(user_id, group_id, request_id, demo, out, err)
+        if status is not None:
+            lifecycle.after_add(ctx, store, ask, status, ctx.utcnow())
+    except (SettingsError, AzureError) as error:
+        print(f"error: group {group_id}: the grant could not be recorded (the app's storage, "
+              f"AzureWebJobsStorage): {str(error).splitlines()[0][:300]}", file=err)
+        return False
+    return status is not None
 
 
 def _refused(problem: Problem, err: TextIO) -> int:
@@ -116,7 +151,7 @@ def _print_person(result: Admitted, demo: DemoTenant | None, out: TextIO) -> Non
 
 
 def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant | None, out: TextIO,
-                err: TextIO) -> bool:
+                err: TextIO) -> str | None:
     """Add the user to one group; the failure policy (shared.failures.judge_membership) decides what each answer
     means. What is worth retrying (replication lag included) is retried (Retry-After, else 2, 4, 8… s up to a
     minute) for up to 15 minutes."""
@@ -141,7 +176,7 @@ def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant |
                     continue
             if not verdict.done:
                 _print_failure(label, verdict, time.monotonic() - started, out)
-                return False
+                return None
             added = False
         if added:
             after = f" after {time.monotonic() - started:.1f} s and {attempt} attempts" if attempt > 1 else ""
@@ -149,7 +184,7 @@ def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant |
         else:
             out.write(f"  {label}: already a member\n")
         out.flush()
-        return True
+        return "added" if added else "already_member"
 
 
 def _print_failure(label: str, verdict: Verdict, elapsed: float, out: TextIO) -> None:

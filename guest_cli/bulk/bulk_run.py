@@ -107,7 +107,7 @@ class BulkRun:
                 earlier.redeem_url
         else:
             admitted = admit(request, str(uuid.uuid4()), lambda: self.settings, lambda: self.graph,
-                             ROW_BUDGET_SECONDS)
+                             ROW_BUDGET_SECONDS, app_context.current().utcnow)
             if isinstance(admitted, Refused):
                 result.error = problem_text(admitted.problem)
                 self._finish(row.key, result.with_status())

@@ -161,3 +161,19 @@ def test_cli_lists_grants_expiring_within_a_span_and_revokes(life: LifecycleApp)
     assert soon["userId"] in life.members(PARTNERS_GROUP_ID)
     code, _ = life.cli("revoke", "req-unknown")
     assert code == 2
+
+
+def test_cli_invite_with_access_days_records_the_grants_and_they_expire(life: LifecycleApp) -> None:
+    code, out = life.cli("invite", "yves@fabrikam.example", "--group", PARTNERS_GROUP_ID, "--group",
+                         FALCON_GROUP_ID, "--access-days", "1", "--no-email")
+    assert code == 0, out
+    assert "access until" in out
+    guest = life.sim.graph.user_by_mail("yves@fabrikam.example")["id"]
+    code, listed = life.cli("grants", "list", "--json")
+    assert sorted((g["groupId"], g["source"]) for g in json.loads(listed) if g["userId"] == guest) == sorted(
+        [(PARTNERS_GROUP_ID, "cli"), (FALCON_GROUP_ID, "cli")])
+    life.days(1.1)
+    life.timer()
+    assert guest not in life.members(PARTNERS_GROUP_ID) and guest not in life.members(FALCON_GROUP_ID)
+    code, _ = life.cli("invite", "zoe@fabrikam.example", "--access-days", "0")
+    assert code == 2 and life.sim.graph.user_by_mail("zoe@fabrikam.example") is None
