@@ -147,6 +147,11 @@ class GrantStore:
         return list(self.all("( State eq 'active' and Until le @before ) or State eq 'removing'",
                              {"before": utc_text(before)}))
 
+    def for_request(self, request_id: str) -> list[Grant]:
+        """The grants a request asked for or renewed (for revoke and the status resource: each group's ``until``).
+        A scan: the request ids live in a property, and a renewal moves the newest one."""
+        return [grant for grant in self.all() if request_id == grant.request_id or request_id in grant.request_ids]
+
     def of_user(self, user_id: str) -> list[Grant]:
         self.ensure_table()
         entities = self.table.query_entities("PartitionKey eq @user and RowKey ne @guest",

@@ -248,9 +248,7 @@ def revoke(ctx: AppContext, store: GrantStore, request_id: str, now: dt.datetime
     "ended"."""
     now = now or ctx.utcnow()
     results: list[EndResult] = []
-    for grant in store.all():
-        if request_id != grant.request_id and request_id not in grant.request_ids:
-            continue
+    for grant in store.for_request(request_id):
         if grant.state == ENDED:
             results.append(EndResult(grant, "ended"))  # a repeated revoke (its first answer lost) is answered 200
             continue

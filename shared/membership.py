@@ -18,10 +18,9 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import app_context, lifecycle
+from . import app_context
 from .app_context import QUEUE_BUDGET_SECONDS, AppContext
 from .failures import RetryLater, Verdict, judge_membership
-from .grants import grant_store
 from .graph import GraphError
 from .logging_setup import log_event
 from .problems import FieldError, policy_refused, problem_text
@@ -70,6 +69,9 @@ def process_membership(body: bytes | str, dequeue_count: int | None,
         ask = _grant_ask(fields, attempts)
         store = None
         if ask is not None:  # a membership with an end: recorded as a grant around the add (shared.lifecycle)
+            from . import lifecycle  # lazy: the storage SDKs are for messages with an end only (cold start)
+            from .grants import grant_store
+
             store = grant_store()
             lifecycle.before_add(store, ask, ctx.utcnow())
         status = _add(ctx, fields["userId"], fields["groupId"], fields.get("requestId"))
@@ -107,10 +109,12 @@ def decode_message(body: bytes | str) -> tuple[Any, dict[str, Any], dict[str, An
     return parsed, {**parsed, "userId": parsed["userId"].lower(), "groupId": parsed["groupId"].lower()}, None
 
 
-def _grant_ask(fields: dict[str, Any], attempts: int) -> lifecycle.GrantAsk | None:
+def _grant_ask(fields: dict[str, Any], attempts: int) -> Any:
+    """The lifecycle's GrantAsk for a message with an end, else None."""
     until = parse_utc(fields.get("accessUntil"))
     if until is None:
         return None  # no end: nothing to record, as before the lifecycle feature
+    from . import lifecycle
     source = fields.get("source")
     kind = source.get("type") if isinstance(source, dict) else None
     request_id = fields.get("requestId") if isinstance(fields.get("requestId"), str) else None
