@@ -157,7 +157,7 @@ def run_grant_soak(sim: Simulator, connection_string: str, config: GrantSoakConf
             config.after_expiry(sim)
         _account(sim, report, pairs, expiring, foreign, events, adds_before, grants_module.grant_store())
     finally:
-        grants_module._status_recorders.remove(recorder)
+        grants_module.remove_status_recorder(recorder)
         os.environ.clear()
         os.environ.update(saved)
         runtime.reset()

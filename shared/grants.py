@@ -33,8 +33,11 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from .logging_setup import log_event
+from .grant_events import add_status_recorder, record_status, remove_status_recorder
 from .wire import parse_utc, utc_text
+
+__all__ = ["Grant", "GrantConflict", "GrantStore", "GuestRecord", "add_status_recorder", "grant_store", "later",
+           "record_status", "remove_status_recorder"]
 
 TABLE = "guestgrants"
 GUEST_ROW = "guest"
@@ -60,6 +63,7 @@ class Grant:
     ours: bool = False  # the membership was added by this app (set once it was ever active)
     invited_by_app: bool = False
     reminded_for: str | None = None  # the Until a reminder was sent for (a renewal sends a new one)
+    source_ref: dict[str, str] | None = None  # the producer's object (a SharePoint row: siteId, listId, itemId)
     created_at: str | None = None
     ended_at: str | None = None
     end_reason: str | None = None
@@ -74,7 +78,8 @@ class Grant:
                 "RequestId": self.request_id or "", "RequestIds": json.dumps(self.request_ids[-MAX_REQUEST_IDS:]),
                 "Source": self.source or "", "Email": self.email or "", "Attempt": self.attempt, "Ours": self.ours,
                 "InvitedByApp": self.invited_by_app, "RemindedFor": self.reminded_for or "",
-                "CreatedAt": self.created_at or "", "EndedAt": self.ended_at or "", "EndReason": self.end_reason or ""}
+                "CreatedAt": self.created_at or "", "EndedAt": self.ended_at or "", "EndReason": self.end_reason or "",
+                "SourceRef": json.dumps(self.source_ref) if self.source_ref else ""}
 
     @classmethod
     def from_entity(cls, entity: Any) -> Grant:
@@ -83,11 +88,16 @@ class Grant:
             request_ids = list(json.loads(entity.get("RequestIds") or "[]"))
         except ValueError:
             request_ids = []
+        try:
+            source_ref = json.loads(entity.get("SourceRef") or "null")
+        except ValueError:
+            source_ref = None
         return cls(entity["PartitionKey"], entity["RowKey"], until, entity.get("State") or PENDING,
                    entity.get("RequestId") or None, request_ids, entity.get("Source") or None,
                    entity.get("Email") or None, int(entity.get("Attempt") or 1), bool(entity.get("Ours")),
                    bool(entity.get("InvitedByApp")), entity.get("RemindedFor") or None,
-                   entity.get("CreatedAt") or None, entity.get("EndedAt") or None, entity.get("EndReason") or None,
+                   source_ref if isinstance(source_ref, dict) else None, entity.get("CreatedAt") or None,
+                   entity.get("EndedAt") or None, entity.get("EndReason") or None,
                    entity.metadata.get("etag") if hasattr(entity, "metadata") else None)
 
     def to_dict(self) -> dict[str, Any]:
@@ -244,34 +254,6 @@ def grant_store() -> GrantStore:
     from .sharepoint.storage import table_client  # the one per-process cache of storage clients
 
     return GrantStore(table_client(TABLE))
-
-
-# ---- "recorded in the status resource" ------------------------------------------------------------------------
-StatusRecorder = Callable[[str, Grant], None]
-
-
-def _log_only(event: str, grant: Grant) -> None:
-    log_event("grant.status", grantEvent=event, userId=grant.user_id, groupId=grant.group_id, until=grant.until_text,
-              requestId=grant.request_id, state=grant.state, endReason=grant.end_reason)
-
-
-_status_recorders: list[StatusRecorder] = [_log_only]
-
-
-def record_status(event: str, grant: Grant) -> None:
-    """Each grant event ("granted", "extended", "reminded", "expired", "revoked") for the status resource. Today
-    it is logged; the status store (issue 14) registers itself with :func:`add_status_recorder`."""
-    for recorder in list(_status_recorders):
-        try:
-            recorder(event, grant)
-        except Exception:  # recording must never undo or repeat the lifecycle step itself
-            log_event("grant.status_failed", userId=grant.user_id, groupId=grant.group_id, grantEvent=event,
-                      exc_info=True)
-
-
-def add_status_recorder(recorder: StatusRecorder) -> None:
-    if recorder not in _status_recorders:
-        _status_recorders.append(recorder)
 
 
 def later(first: dt.datetime, second: dt.datetime) -> dt.datetime:

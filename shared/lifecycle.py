@@ -48,6 +48,7 @@ class GrantAsk:
     email: str | None
     invited_by_app: bool
     attempt: int
+    source_ref: dict[str, str] | None = None  # a SharePoint row (siteId, listId, itemId): its "Access status"
 
 
 def before_add(store: GrantStore, ask: GrantAsk, now: dt.datetime) -> None:
@@ -59,7 +60,8 @@ def before_add(store: GrantStore, ask: GrantAsk, now: dt.datetime) -> None:
         if grant is not None and grant.state == PENDING and grant.request_id == ask.request_id:
             return None  # an earlier delivery's: its attempt number tells after_add that it posted
         base = Grant(ask.user_id, ask.group_id, ask.until, PENDING, ask.request_id, [], ask.source, ask.email,
-                     ask.attempt, invited_by_app=ask.invited_by_app, created_at=utc_text(now))
+                     ask.attempt, invited_by_app=ask.invited_by_app, source_ref=ask.source_ref,
+                     created_at=utc_text(now))
         if grant is None:
             base.request_ids = [ask.request_id] if ask.request_id else []
             return base
@@ -85,7 +87,7 @@ def after_add(ctx: AppContext, store: GrantStore, ask: GrantAsk, status: str, no
                 return None
             grant = Grant(ask.user_id, ask.group_id, ask.until, PENDING, ask.request_id,
                           [ask.request_id] if ask.request_id else [], ask.source, ask.email, ask.attempt,
-                          invited_by_app=ask.invited_by_app, created_at=utc_text(now))
+                          invited_by_app=ask.invited_by_app, source_ref=ask.source_ref, created_at=utc_text(now))
         if grant.state == ENDED and status == "already_member":
             # the timer removed the membership after our POST answered: add it again, then the grant is ours
             _readd(ctx, ask.user_id, ask.group_id, ask.request_id)
@@ -100,7 +102,8 @@ def after_add(ctx: AppContext, store: GrantStore, ask: GrantAsk, status: str, no
         changed = replace(grant, state=ACTIVE, until=later(previous, ask.until), ours=True,
                           request_id=ask.request_id or grant.request_id,
                           request_ids=_with(grant.request_ids, ask.request_id), email=ask.email or grant.email,
-                          source=ask.source or grant.source, end_reason=None, ended_at=None,
+                          source=ask.source or grant.source, source_ref=ask.source_ref or grant.source_ref,
+                          end_reason=None, ended_at=None,
                           invited_by_app=grant.invited_by_app or ask.invited_by_app)
         outcome["event"] = "extended" if extended else ("kept" if grant.state in (ACTIVE, REMOVING) else "granted")
         return changed

@@ -119,9 +119,12 @@ def _grant_ask(fields: dict[str, Any], attempts: int) -> Any:
     kind = source.get("type") if isinstance(source, dict) else None
     request_id = fields.get("requestId") if isinstance(fields.get("requestId"), str) else None
     email = fields.get("email") if isinstance(fields.get("email"), str) else None
+    reference = None
+    if kind == "sharepoint" and isinstance(source, dict):  # the row whose "Access status" follows the grant
+        reference = {name: str(source.get(name))[:200] for name in ("siteId", "listId", "itemId")}
     return lifecycle.GrantAsk(fields["userId"], fields["groupId"], until, request_id,
                               kind if isinstance(kind, str) else "queue", email, fields.get("invitedByApp") is True,
-                              attempts)
+                              attempts, reference)
 
 
 def _invalid(message: str) -> dict[str, Any]:

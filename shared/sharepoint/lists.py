@@ -27,6 +27,8 @@ COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "InvitedUserId", "displayName": "Invited user id", "text": {}},
     {"name": "Error", "displayName": "Error", "text": {"allowMultipleLines": True}},
     {"name": "ProcessedAt", "displayName": "Processed at", "dateTime": {"format": "dateTime"}},
+    {"name": "AccessStatus", "displayName": "Access status", "text": {"allowMultipleLines": True},
+     "description": "Written by the app when the row's group access ends: until when, reminded, expired, revoked."},
 )
 BUDGET_SECONDS = 30.0
 

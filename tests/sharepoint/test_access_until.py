@@ -1,10 +1,14 @@
-"""The list's "Access until" column: provisioned with the others, and a row's value becomes the grant's end."""
+"""The list's "Access until" column: provisioned with the others, a row's value becomes the grant's end, and the
+"Access status" column follows the grant (granted, expired)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
+from shared import app_context
+from shared.app_context import Timing
 from simulator.graph.models import PARTNERS_GROUP_ID
 
 
@@ -25,3 +29,11 @@ def test_a_rows_access_until_becomes_its_grants_end_and_a_past_one_fails_the_row
         (PARTNERS_GROUP_ID, until, "sharepoint")]
     assert sp_app.row(past)["Status"] == "Failed" and "accessUntil" in sp_app.row(past)["Error"]
     assert sp_app.sim.graph.user_by_mail("vic@fabrikam.example") is None
+    assert sp_app.row(row)["AccessStatus"] == f"group {PARTNERS_GROUP_ID}: access until {until}"
+
+    # four days later (the app's wall clock moved), the hourly expiry removes it and the row says so
+    app_context.reset(timing=Timing(wall=lambda: time.time() + 4 * 86400))
+    sp_app.worker.timer("expire_grants").raise_error()
+    assert user not in sp_app.sim.graph.members_of(PARTNERS_GROUP_ID)
+    assert sp_app.row(row)["AccessStatus"] == f"group {PARTNERS_GROUP_ID}: access ended {until} (expired)"
+    assert sp_app.row(row)["Status"] == "Added"  # the request's own outcome is unchanged
