@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 
 from . import app_context
 from .app_context import AppContext
@@ -30,9 +31,10 @@ def no_grant(request_id: str) -> Problem:
 
 def handle_revoke(request_id: str, ctx: AppContext | None = None) -> HttpAnswer:
     ctx = ctx or app_context.current()
-    shown = request_id if len(request_id) <= 128 else request_id[:128]  # echoed bounded
     if not re.fullmatch(REQUEST_ID_PATTERN, request_id):
-        return _problem(invalid_request([FieldError("requestId", f"must match {REQUEST_ID_PATTERN}")]), shown)
+        # never echoed (it could hold anything a URL can carry): the answer gets an id of its own
+        return _problem(invalid_request([FieldError("requestId", f"must match {REQUEST_ID_PATTERN}")]),
+                        str(uuid.uuid4()))
     try:
         ctx.settings()
         results = revoke(ctx, grant_store(), request_id)

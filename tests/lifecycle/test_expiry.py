@@ -114,8 +114,9 @@ def test_revoke_removes_now_and_answers_404_for_an_unknown_request(life: Lifecyc
     assert status == 200 and [g["status"] for g in again["groups"]] == ["ended", "ended"]
     status, unknown = life.revoke("req-never-made")
     assert status == 404 and unknown["type"].endswith(":grant-not-found")
-    status, bad = life.revoke("no spaces allowed")
+    status, bad = life.revoke("no spaces allowed\r\nSet-Cookie: x")
     assert status == 400 and bad["errors"][0]["field"] == "requestId"
+    assert "Set-Cookie" not in json.dumps(bad) and bad["requestId"] != "no spaces allowed"
 
 
 def test_reminders_arrive_on_the_queue_once_each_and_again_after_a_renewal(life: LifecycleApp) -> None:
