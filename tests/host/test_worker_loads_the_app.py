@@ -11,10 +11,10 @@ import devhost
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = {"invite", "add_membership", "invite_from_queue", "openapi", "health", "sharepoint_notifications",
-             "sharepoint_changes", "sharepoint_subscription_renewal"}
+             "sharepoint_changes", "sharepoint_subscription_renewal", "expire_grants", "revoke_invitation"}
 
 
-def test_the_worker_indexes_and_loads_all_eight_functions() -> None:
+def test_the_worker_indexes_and_loads_all_ten_functions() -> None:
     assert set(devhost.worker().functions) == FUNCTIONS
 
 
