@@ -54,6 +54,8 @@ def handle_invitation(headers: Mapping[str, str], body: bytes, ctx: AppContext |
     status = 201 if person.invited else 200  # 201: this call created (sent) an invitation
     messages = result.membership_messages()
     try:  # the status record exists before any membership message does (GET answers it at once)
+        from .status import record_admitted  # the table SDK is imported on the first accepted request
+
         record_admitted(ctx, result, "http")
         link = status_link_for(ctx, result, url) if messages and respond_async(headers) else None
     except Exception as error:  # storage down: nothing is enqueued; a retry finds the person (no second email)
@@ -73,15 +75,6 @@ def respond_async(headers: Mapping[str, str]) -> bool:
     """``Prefer: respond-async`` (RFC 7240: a list of preferences, case-insensitive tokens, maybe with values)."""
     preferences = (headers.get("prefer") or "")[:1000].split(",")
     return any(item.split(";")[0].split("=")[0].strip().lower() == "respond-async" for item in preferences)
-
-
-def record_admitted(ctx: AppContext, result: Admitted, source: str) -> None:
-    """Write the accepted request's status record (shared.status): every door that admits a request calls this
-    before its membership messages are written."""
-    from .status import store  # the storage SDK is imported on the first accepted request, not at start-up
-
-    store(ctx).accepted(result.request_id, email=result.request.email, user_id=result.person.user_id,
-                        invited=result.person.invited, source=source, group_ids=result.request.group_ids)
 
 
 def status_link_for(ctx: AppContext, result: Admitted, url: str | None) -> str:

@@ -32,7 +32,8 @@ class Admitted:
 
     def membership_messages(self, source: dict[str, Any] | None = None) -> list[str]:
         """One group-memberships message per group (``source``: the producer's object, given back in the outcome)."""
-        return [json.dumps(_membership(self.person.user_id, group_id, self.request.email, self.request_id, source))
+        return [json.dumps(_membership(self.person.user_id, group_id, self.request.email, self.request_id, source,
+                                       self.person.invited))
                 for group_id in self.request.group_ids]
 
 
@@ -87,8 +88,10 @@ def admit(request: InvitationRequest, request_id: str, settings: Callable[[], Se
 
 
 def _membership(user_id: str, group_id: str, email: str, request_id: str,
-                source: dict[str, Any] | None) -> dict[str, Any]:
+                source: dict[str, Any] | None, new_guest: bool) -> dict[str, Any]:
     message: dict[str, Any] = {"userId": user_id, "groupId": group_id, "email": email, "requestId": request_id}
+    if new_guest:  # invited just now: the worker waits the learned replication delay before writing (shared.lag)
+        message["newGuest"] = True
     if source is not None:
         message["source"] = source
     return message

@@ -216,3 +216,11 @@ def _group(entity: Any) -> GroupStatus:
 def store(ctx: AppContext | None = None) -> StatusStore:
     """The status store of the process's storage account (AzureWebJobsStorage)."""
     return StatusStore(storage.table_client(TABLE, ctx or app_context.current()))
+
+
+def record_admitted(ctx: AppContext, admitted: Any, source: str) -> None:
+    """Write an accepted request's record (``admitted``: shared.intake.Admitted; ``source``: the door, "http",
+    "queue", "sharepoint"). Every door that admits a request calls this before its membership messages are
+    written, so the record exists before any group's update."""
+    store(ctx).accepted(admitted.request_id, email=admitted.request.email, user_id=admitted.person.user_id,
+                        invited=admitted.person.invited, source=source, group_ids=admitted.request.group_ids)
