@@ -39,7 +39,7 @@ class CallersHarness(AppHarness):
 
 
 @pytest.fixture
-def app(trust_sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[CallersHarness]:
-    harness = CallersHarness(trust_sim, monkeypatch).configure()
+def app(trust_sim: Simulator, monkeypatch: pytest.MonkeyPatch, azurite: str) -> Iterator[CallersHarness]:
+    harness = CallersHarness(trust_sim, monkeypatch, azurite).configure()
     yield harness
     runtime.reset()
