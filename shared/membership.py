@@ -207,7 +207,8 @@ def membership_error(verdict: Verdict, failure: BaseException) -> dict[str, Any]
         return error
     credential = problem.extensions.get("credentialError")
     if credential:
-        return {"status": None, "code": credential["code"], "message": credential["message"], "graphRequestId": None}
+        return {"status": None, "code": credential["code"], "message": credential["message"], "graphRequestId": None,
+                "problem": problem.type}
     codes = {"not-configured": "NotConfigured", "policy-refused": "PolicyRefused"}
     message = str(failure) if problem.kind == "not-configured" else problem_text(problem)
     if problem.kind == "policy-refused":
