@@ -53,6 +53,7 @@ class AppHarness:
 
     def configure(self, mode: str = "secret", *, simulated_waits: bool = False, **settings: str) -> AppHarness:
         """Environment for one credential mode ('secret', 'pem', 'pfx', 'system', 'user'), then a fresh context."""
+        self.simulated = simulated_waits
         if simulated_waits:  # the app's waits move the simulator's clock: minutes of replication lag in no time
             timing = runtime.Timing(sleep=self._simulated_sleep, clock=self.sim.clock.now,
                                     queue_delay=self._simulated_queue_delay)
@@ -118,15 +119,17 @@ class AppHarness:
                 return found
             time.sleep(0.1)
 
-    def deliver_until_settled(self, message: Any, *, max_deliveries: int = 40, wait: float = 0.0) -> \
-            tuple[int, dict[str, Any] | None]:
-        """Deliver a message, then every copy the worker puts back, until none is: (deliveries, last poison)."""
+    def deliver_until_settled(self, message: Any, *, max_deliveries: int = 40) -> tuple[int, dict[str, Any] | None]:
+        """Deliver a message, then every copy the worker puts back (in real time: once its delay has passed),
+        until none is: (deliveries, the last poison message)."""
         pending: list[Any] = [message]
         deliveries, poison = 0, None
         while pending and deliveries < max_deliveries:
             deliveries += 1
+            asked = len(self.queue_delays)
             poison = self.deliver(pending.pop(0))
-            pending.extend(self.put_back(wait))
+            new_delays = self.queue_delays[asked:]
+            pending.extend(self.put_back(max(new_delays) + 2 if new_delays and not self.simulated else 0.0))
         assert not pending, f"still waiting after {deliveries} deliveries"
         return deliveries, poison
 
