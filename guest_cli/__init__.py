@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "guest_cli.bulk.command",
     "guest_cli.sharepoint",
     "guest_cli.doctor",
+    "guest_cli.status",
 )
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REMOTE = 0, 1, 2, 3
