@@ -6,49 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import requests
 
 import devhost
-from devhost.http_server import HttpServer
-from devhost.queues import QueueRunner
 from shared import app_context, status
 from shared.problems import MEDIA_TYPE
 from simulator.graph.models import FINANCE_GROUP_ID, MEMBER_USER_ID, PARTNERS_GROUP_ID
+from tests.callers.conftest import Host
 
-QUEUES = ("group-memberships", "group-memberships-poison")
 MEMBERS = r"/members/\$ref$"
-
-
-class Host:
-    """The app behind devhost: HTTP front and queue runner sharing Azurite."""
-
-    def __init__(self, azurite: str) -> None:
-        self.runner = QueueRunner(azurite, devhost.worker())
-        self.runner.clear(*QUEUES)
-        self.front = HttpServer(devhost.worker(), send=self.runner.send)
-
-    def invite(self, body: dict, *, respond_async: bool = False, request_id: str | None = None) -> requests.Response:
-        headers = {"x-functions-key": self.front.key}  # typed into the action: it does NOT follow to Location
-        if respond_async:
-            headers["Prefer"] = "respond-async"
-        if request_id:
-            headers["x-ms-client-request-id"] = request_id
-        return requests.post(self.front.url("invitations", with_key=False), json=body, headers=headers, timeout=30)
-
-    def get_status(self, request_id: str, *, key: bool = True) -> requests.Response:
-        return requests.get(self.front.url(f"invitations/{request_id}", with_key=key), timeout=30)
-
-
-@pytest.fixture
-def host(app, azurite: str) -> Iterator[Host]:
-    app.configure(simulated_waits=True)  # put-back messages wait in simulated time (visible at once)
-    started = Host(azurite)
-    yield started
-    started.front.close()
 
 
 def logic_app_action(host: Host, app, body: dict, *, max_polls: int = 40) -> tuple[requests.Response, list[int]]:
