@@ -85,12 +85,14 @@ class Verdict:
         """Retry because Graph asked to wait or the guest is not visible yet: a wait, not a fault (WAIT_KINDS)."""
         return self.retry and self.problem is not None and self.problem.kind in WAIT_KINDS
 
-    def wait_seconds(self, attempts: int) -> int:
+    def wait_seconds(self, attempts: int, lag_estimate: float = 0.0) -> int:
         """How long to wait before the next try after ``attempts`` tries: the Retry-After Graph sent (kept in
-        ``after``); for replication lag at least the lag backoff, which doubles per try (2, 4, 8 … 600 s)."""
+        ``after``); for replication lag at least the lag backoff, which doubles per try (2, 4, 8 … 600 s), and at
+        least ``lag_estimate`` (the lag the process has learned to expect for a new guest: shared.lag)."""
         after = self.after or DEFAULT_RETRY_SECONDS
         if self.lag:
-            return max(after, min(2 ** max(1, attempts), LAG_BACKOFF_MAX_SECONDS))
+            backoff = min(2 ** max(1, attempts), LAG_BACKOFF_MAX_SECONDS)
+            return max(after, backoff, math.ceil(min(lag_estimate, LAG_BACKOFF_MAX_SECONDS)))
         return after
 
     def final(self, attempts: int, max_attempts: int) -> Verdict:

@@ -125,7 +125,9 @@ def _wait(ctx: AppContext, verdict: Verdict, message: Any, fields: dict[str, Any
           attempts: int, started: float) -> MembershipResult:
     """Put the message back with the wait the verdict asks for; the invocation then succeeds."""
     assert verdict.problem is not None
-    delay = verdict.wait_seconds(attempts)
+    # A new guest still not visible waits at least the (just grown) learned delay rather than the short backoff.
+    estimate = ctx.first_delay.seconds if fields.get("newGuest") is True else 0.0
+    delay = verdict.wait_seconds(attempts, estimate)
     _put_back(ctx, message, attempts, delay, {})
     due = utc_text(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay))
     log_event("membership.wait", log_pii=_log_pii(ctx), attempts=attempts, **_ids(fields), reason=verdict.problem.kind,

@@ -24,14 +24,14 @@ import threading
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from typing import TYPE_CHECKING, Any
 
 from . import app_context, storage
 from .app_context import AppContext
 from .wire import parse_utc, utc_text
+
+if TYPE_CHECKING:  # the table SDK is imported on first use, not when the app starts (tests/soak cold start)
+    from azure.data.tables import TableClient
 
 TABLE = "invitationstatus"
 RETENTION_DAYS = 30
@@ -44,7 +44,7 @@ MAX_TEXT = 500  # Graph's messages are short; anything stored from an answer is 
 QUEUED, ADDED, ALREADY_MEMBER, FAILED = "queued", "added", "already_member", "failed"
 FINAL = frozenset({ADDED, ALREADY_MEMBER, FAILED})
 
-_created: weakref.WeakSet[TableClient] = weakref.WeakSet()  # tables this process made sure exist
+_created: weakref.WeakSet[Any] = weakref.WeakSet()  # tables this process made sure exist
 _created_lock = threading.Lock()
 
 
@@ -110,6 +110,8 @@ class StatusStore:
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
 
     def _ensure_table(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
         with _created_lock:
             if self.table in _created:
                 return
@@ -125,6 +127,8 @@ class StatusStore:
     def accepted(self, request_id: str, *, email: str | None, user_id: str | None, invited: bool | None,
                  source: str, group_ids: Iterable[str]) -> None:
         """A door accepted the request: its entity and each group ``queued``, in one transaction."""
+        from azure.data.tables import UpdateMode
+
         self._ensure_table()
         now, expires = self._stamp()
         head = {"PartitionKey": request_id, "RowKey": HEAD, "email": email, "userId": user_id, "invited": invited,
@@ -140,6 +144,8 @@ class StatusStore:
               problem: dict[str, Any] | None = None, next_attempt_at: str | None = None,
               waiting_for: str | None = None) -> None:
         """One group's state change: one merge upsert of its own entity."""
+        from azure.data.tables import UpdateMode
+
         self._ensure_table()
         now, expires = self._stamp()
         entity: dict[str, Any] = {"PartitionKey": request_id, "RowKey": GROUP_PREFIX + group_id.lower(),
@@ -171,6 +177,8 @@ class StatusStore:
 
     def sweep(self, now: dt.datetime | None = None) -> int:
         """Delete every request with an expired entity, whole; returns how many entities were deleted."""
+        from azure.core.exceptions import ResourceNotFoundError
+
         self._ensure_table()
         moment = now or self._now()
         expired = self.table.query_entities("expiresAt lt @now", parameters={"now": moment},
@@ -189,6 +197,8 @@ class StatusStore:
         """The key that signs status links: generated once (32 random bytes) and kept in this table, so every
         instance of the app signs and checks with the same key and no app setting holds it. Deleting the entity
         rotates it (links already given out stop working)."""
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
         self._ensure_table()
         try:
             return base64.b64decode(self.table.get_entity(KEYS_PARTITION, LINK_KEY_ROW)["key"])
