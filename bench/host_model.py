@@ -13,6 +13,7 @@ import contextlib
 import heapq
 import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,17 +157,28 @@ class PutBack:
         self.queue.clear_messages()
         self.delays: list[float] = []
         self.moved = 0
+        self.missing = 0  # put back by the app (a delay was asked for) but never found on the queue
 
     def record(self, seconds: float) -> float:
         self.delays.append(seconds)
         return 0.0
 
-    def move(self, model: QueueModel) -> int:
-        moved = 0
-        for item in self.queue.receive_messages(max_messages=32, visibility_timeout=60):
-            model.put(item.content, self.delays.pop(0) if self.delays else 0.0)
-            self.queue.delete_message(item)
-            moved += 1
+    def move(self, model: QueueModel, timeout: float = 5.0) -> int:
+        """Move every message the app put back since the last call (as many as delays it asked for), waiting up to
+        ``timeout`` real seconds for the queue service to show them."""
+        expected, moved = len(self.delays), 0
+        deadline = time.monotonic() + timeout
+        while moved < expected:
+            for item in self.queue.receive_messages(max_messages=32, visibility_timeout=60):
+                model.put(item.content, self.delays.pop(0) if self.delays else 0.0)
+                self.queue.delete_message(item)
+                moved += 1
+            if moved < expected and time.monotonic() > deadline:
+                self.missing += expected - moved
+                self.delays.clear()
+                break
+            if moved < expected:
+                time.sleep(0.05)
         self.moved += moved
         return moved
 

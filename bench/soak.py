@@ -165,6 +165,7 @@ def run_soak(sim: Simulator, config: SoakConfig, storage: str) -> SoakReport:
     if faults["slow"].hits:
         time.sleep(config.slow_latency)  # let the last late answer land: its effects belong in the accounting
     report = account(sim, onboardings, queue, poison, probe)
+    report.put_back_missing = put_back.missing
     report.fault_hits = {name: fault.hits for name, fault in faults.items()}
     report.real_seconds = time.monotonic() - started
     report.simulated_seconds = sim.clock.now() - simulated_start

@@ -51,6 +51,7 @@ class SoakReport:
     new_guest_memberships: int = 0  # memberships wanted for guests invited by their own onboarding
     new_guest_writes: int = 0  # directory writes (membership adds that reached the directory) for those
     put_back: int = 0  # deliveries that ended by putting the message back with a delay (a wait, not a failure)
+    put_back_missing: int = 0  # messages the app said it put back that never reached the queue
     host_poisoned: int = 0
     redeliveries: int = 0
     graph_calls: int = 0
@@ -76,6 +77,8 @@ class SoakReport:
     def problems(self) -> list[str]:
         """Each broken guarantee, readable; empty when the soak passed."""
         found = []
+        if self.put_back_missing:
+            found.append(f"{self.put_back_missing} messages put back never reached the queue")
         if self.lost:
             found.append(f"{len(self.lost)} memberships lost (neither in the group nor in poison): {self.lost[:5]}")
         if self.duplicate_emails:
