@@ -93,8 +93,9 @@ def test_replication_lag_is_ridden_out_by_putting_the_message_back_then_the_memb
     assert poison is None
     assert answer.body["userId"] in app.sim.graph.members_of(PARTNERS_GROUP_ID)
     assert 2 < deliveries <= LAST + 1
-    # the first delay, then the lag backoff: 2, 4, 8 … seconds, doubling per try
-    assert app.queue_delays[0] == 5.0 and app.queue_delays[1:4] == [2, 4, 8]
+    # the first delay (5 s), doubled (10 s) by the lag it met; then the lag backoff (2, 4, 8, 16 … s, doubling per
+    # try), never shorter than the learned delay for a new guest
+    assert app.queue_delays[0] == 5.0 and app.queue_delays[1:6] == [10, 10, 10, 16, 32]
     assert app.waits == []  # no waiting inside an invocation
 
 
