@@ -63,8 +63,8 @@ def process_membership(body: bytes | str, dequeue_count: int | None,
     attempts = dequeue_count or 1
     started = ctx.timing.clock()
     message, fields, problem = decode_message(body)
-    if problem is not None:
-        return _finish(ctx, _outcome("poisoned", fields, message, problem, attempts), started)
+    if problem is not None:  # an unreadable message's source is not trusted either: no hook sees it
+        return _finish(ctx, _outcome("poisoned", fields, message, problem, attempts), started, hooks=False)
     try:
         status = _add(ctx, fields["userId"], fields["groupId"], fields.get("requestId"))
     except Exception as failure:  # every failure becomes the policy's verdict; a bug is logged whole first
@@ -159,13 +159,13 @@ def poison_for(outcome: MembershipOutcome) -> str:
     return poison_message(outcome.message, outcome.error or {}, outcome.attempts)
 
 
-def _finish(ctx: AppContext, outcome: MembershipOutcome, started: float) -> MembershipResult:
+def _finish(ctx: AppContext, outcome: MembershipOutcome, started: float, hooks: bool = True) -> MembershipResult:
     level = logging.ERROR if outcome.status == "poisoned" else logging.INFO
     log_event("membership.done", level=level, log_pii=_log_pii(ctx), outcome=outcome.status, attempts=outcome.attempts,
               userId=outcome.user_id, groupId=outcome.group_id, requestId=outcome.request_id, error=outcome.error,
               graphRequestId=(outcome.error or {}).get("graphRequestId"),
               durationMs=_ms(ctx.timing.clock() - started))
-    unrecorded = _run_hooks(ctx, outcome)
+    unrecorded = _run_hooks(ctx, outcome) if hooks else []
     if unrecorded:
         return MembershipResult(outcome, poison_for(_unrecorded(outcome, "; ".join(unrecorded))))
     return MembershipResult(outcome, poison_for(outcome) if outcome.status == "poisoned" else None)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from shared.credentials import CredentialError
 from shared.failures import judge_membership
@@ -127,7 +128,7 @@ class MembershipBatcher:
         for item in items:
             item.attempts += 1
             item.first_tried = now if item.first_tried is None else item.first_tried
-        steps = [{"id": str(index), "method": "POST", "url": f"/groups/{item.group_id}/members/$ref",
+        steps = [{"id": str(index), "method": "POST", "url": f"/groups/{quote(item.group_id, safe='')}/members/$ref",
                   "headers": {"Content-Type": "application/json"},
                   "body": {"@odata.id": f"{self.graph.base_url}/directoryObjects/{item.user_id}"}}
                  for index, item in enumerate(items)]
