@@ -37,6 +37,10 @@ param allowedEmailDomains string = ''
 @description('BLOCKED_EMAIL_DOMAINS: optional comma-separated deny-list.')
 param blockedEmailDomains string = ''
 
+@allowed(['false', 'true'])
+@description('ALLOW_MEMBER_USERS: group-memberships may add internal members too, not only guests. Default false.')
+param allowMemberUsers string = 'false'
+
 @description('INVITE_REDIRECT_URL: where a guest lands after redeeming an invitation.')
 param inviteRedirectUrl string = 'https://myapplications.microsoft.com'
 
@@ -169,6 +173,7 @@ module functionApp 'app/function.bicep' = {
     allowedGroupIds: allowedGroupIds
     allowedEmailDomains: allowedEmailDomains
     blockedEmailDomains: blockedEmailDomains
+    allowMemberUsers: allowMemberUsers
     inviteRedirectUrl: inviteRedirectUrl
     authorityHost: authorityHost
     graphEndpoint: graphEndpoint

@@ -36,6 +36,8 @@ BACKOFF_CAP = 8.0
 NOT_APPLIED_STATUSES = frozenset({429, 503})
 _GUID = re.compile(r"[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
 USER_FIELDS = ("id", "displayName", "mail", "userPrincipalName", "userType", "externalUserState", "otherMails")
+# What the membership worker reads before a write: who the user is (guest or member) and their addresses (policy).
+MEMBERSHIP_USER_FIELDS = ("id", "userType", "mail", "otherMails", "userPrincipalName")
 
 
 class GraphError(Exception):
@@ -145,6 +147,13 @@ class GraphClient:
         query = {"$filter": odata_filter, "$select": ",".join(USER_FIELDS), "$top": "5"}
         answer = self.request("GET", "/users", query=query, budget=budget, request_id=request_id)
         return list((answer or {}).get("value") or [])
+
+    def get_user(self, user_id: str, budget: CallBudget, request_id: str | None = None) -> dict:
+        """GET /users/{id} with what the membership policy needs (MGDC api/user-get.md). A 404 for a user just
+        invited is replication lag, like the membership write's own 404."""
+        query = {"$select": ",".join(MEMBERSHIP_USER_FIELDS)}
+        return self.request("GET", f"/users/{quote(user_id, safe='')}", query=query, budget=budget,
+                            request_id=request_id) or {}
 
     def invite(self, invitation: dict, budget: CallBudget, request_id: str | None = None) -> dict:
         """POST /invitations (MGDC api/invitation-post.md). Not replayed after a lost answer: see onboarding."""

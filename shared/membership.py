@@ -1,5 +1,8 @@
 """Add one user to one group from a ``group-memberships`` message, and decide: done, try again, or poison.
 
+- Before the write, one read of the user (``GET /users/{id}``): a user who is not a guest (unless
+  ALLOW_MEMBER_USERS) or whose address the domain policy refuses is poisoned at once (policy-refused); its 404 is
+  replication lag, waited out like the write's own.
 - 204, or "already a member" → done. Replication lag is waited out within the invocation (LAG_DELAYS).
 - Every failure is judged by the failure policy (shared.failures.judge_membership): retry → :class:`RetryLater`,
   so the host delivers the message again after host.json's visibilityTimeout; on the last delivery (dequeue count
@@ -23,6 +26,7 @@ from .app_context import QUEUE_BUDGET_SECONDS, AppContext
 from .failures import RetryLater, Verdict, judge_membership
 from .graph import GraphError
 from .logging_setup import log_event
+from .policy import check_member_policy
 from .problems import FieldError, policy_refused, problem_text
 from .requests_model import GUID_PATTERN
 from .settings import SettingsError
@@ -111,9 +115,18 @@ def _add(ctx: AppContext, user_id: str, group_id: str, request_id: str | None) -
                              ["ALLOWED_GROUP_IDS"])
     graph = ctx.graph()
     budget = graph.budget(QUEUE_BUDGET_SECONDS)
+    request_id = request_id if isinstance(request_id, str) else None
+    checked = False
     for attempt in range(1, len(LAG_DELAYS) + 2):
         try:
-            graph.add_member(group_id, user_id, budget, request_id if isinstance(request_id, str) else None)
+            if not checked:
+                # One cheap read before the write: the user's kind and addresses for the policy, and the
+                # replication-lag probe (its 404 is lag, waited out without spending a directory write).
+                refusal = check_member_policy(settings, graph.get_user(user_id, budget, request_id))
+                if refusal is not None:
+                    raise refusal
+                checked = True
+            graph.add_member(group_id, user_id, budget, request_id)
             return "added"
         except GraphError as error:
             verdict = judge_membership(error, group_id)

@@ -23,7 +23,8 @@ DEFAULT_INVITE_REDIRECT_URL = "https://myapplications.microsoft.com"
 SETTING_NAMES = (
     "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
     "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "INVITE_REDIRECT_URL",
-    "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "LOG_PII", "AzureWebJobsStorage",
+    "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "ALLOW_MEMBER_USERS", "LOG_PII",
+    "AzureWebJobsStorage",
     # Optional; the SharePoint list webhooks check them where they are used (shared/sharepoint/config.py).
     "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID", "SHAREPOINT_CLIENT_STATE", "SHAREPOINT_NOTIFICATION_URL",
 )
@@ -67,6 +68,7 @@ class Settings:
     allowed_group_ids: frozenset[str] = frozenset()
     allowed_email_domains: tuple[str, ...] = ()
     blocked_email_domains: tuple[str, ...] = ()
+    allow_member_users: bool = False  # group-memberships may add internal members (userType Member), not only guests
     log_pii: bool = False
     # SharePoint list webhooks: optional; shared/sharepoint/config.py says which feature needs which.
     sharepoint_site_url: str | None = None
@@ -102,6 +104,7 @@ class Settings:
             allowed_group_ids=group_ids,
             allowed_email_domains=reader.domains("ALLOWED_EMAIL_DOMAINS"),
             blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
+            allow_member_users=reader.boolean("ALLOW_MEMBER_USERS", default=False),
             log_pii=reader.boolean("LOG_PII", default=False),
             sharepoint_site_url=reader.optional_https_url("SHAREPOINT_SITE_URL"),
             sharepoint_list_id=reader.guid("SHAREPOINT_LIST_ID"),

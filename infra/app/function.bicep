@@ -20,6 +20,7 @@ param subnetId string = ''
 param allowedGroupIds string
 param allowedEmailDomains string
 param blockedEmailDomains string
+param allowMemberUsers string
 param inviteRedirectUrl string
 param authorityHost string
 param graphEndpoint string
@@ -137,6 +138,10 @@ var contractSettings = [
   {
     name: 'BLOCKED_EMAIL_DOMAINS'
     value: blockedEmailDomains
+  }
+  {
+    name: 'ALLOW_MEMBER_USERS'
+    value: allowMemberUsers
   }
   {
     name: 'LOG_PII'

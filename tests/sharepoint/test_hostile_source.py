@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from simulator.graph.models import MEMBER_USER_ID, PARTNERS_GROUP_ID
+from simulator.graph.models import MEMBER_USER_ID, PARTNERS_GROUP_ID, PENDING_GUEST_ID
 
 pytestmark = pytest.mark.azurite
 
@@ -46,14 +46,14 @@ def test_a_hostile_source_reaches_nothing_but_the_membership(sp_app):
     sp_app.sim.stats.reset()
 
     for source in _hostile_sources(site_id, list_id, other.id, other_row):
-        message = {"userId": MEMBER_USER_ID, "groupId": PARTNERS_GROUP_ID, "source": source}
+        message = {"userId": PENDING_GUEST_ID, "groupId": PARTNERS_GROUP_ID, "source": source}
         sp_app.queues.send("group-memberships", json.dumps(message))
     sp_app.queues.run_until_empty("add_membership")
 
     outside = [f"{r.method} {r.path}" for r in sp_app.sim.stats.requests
                if r.service == "graph" and not re.fullmatch(
                    rf"(POST /v1\.0/groups/{PARTNERS_GROUP_ID}/members/\$ref"
-                   rf"|GET /v1\.0/users/{MEMBER_USER_ID}"
+                   rf"|GET /v1\.0/users/{PENDING_GUEST_ID}"
                    rf"|GET /v1\.0/sites/[^/]+:/sites/partners)", f"{r.method} {r.path}")]
     assert outside == []
     assert sp_app.sim.stats.count(service="graph", method="PATCH") == 0
