@@ -40,7 +40,8 @@ PERMISSIONS = {"lookup": "User.Read.All", "invite": "User.Invite.All", "add-memb
 
 DEFAULT_RETRY_SECONDS = 30
 # Answers seen while a new object replicates (MGDC api/group-post-members.md; the eventual consistency guidance).
-# Matched on meaning, not one spelling: "(the added object) references do not / don't / don’t / does not exist", or
+# Matched on meaning, not one spelling: "(the added object) references do not / don't / does not exist" (the
+# apostrophe plain or typographic), or
 # "Not a valid reference update" (MGDC words it "do not" in one version and "don't" in another; threads show both).
 # A 400 that merely says something "does not exist" (a property, a type) is a bad request, not lag. Bounded gap: linear.
 _LAG_TEXTS = re.compile(r"\breferences?\b.{0,80}?\b(?:do|does)(?:\s+not|n['\u2019]t)\s+exist\b"
