@@ -38,6 +38,10 @@ RETRYABLE_KINDS = frozenset({"graph-throttled", "graph-unavailable", "identity-u
 PERMISSIONS = {"lookup": "User.Read.All", "invite": "User.Invite.All", "add-member": "GroupMember.ReadWrite.All",
                "list": "Sites.Selected"}
 
+# Graph's own words when policy blocks an invitation: the tenant's guest invite settings, or cross-tenant access.
+TENANT_BLOCK = ("guest invitations not allowed", "b2b invitations are disabled", "guest invitations are disabled")
+PARTNER_BLOCK = ("cross-tenant access settings", "cross-tenant access policy")
+
 DEFAULT_RETRY_SECONDS = 30
 # Answers seen while a new object replicates (MGDC api/group-post-members.md; the eventual consistency guidance).
 # Matched on meaning, not one spelling: "(the added object) references do not / don't / does not exist" (the
@@ -149,11 +153,38 @@ def problem_from_graph(error: GraphError, operation: str) -> Problem:
         return Problem(502, "graph-permission-missing", "The app lacks a Graph permission",
                        f"Graph refused the app: grant the application permission {permission} (admin consent).",
                        extensions={**graph_error, "requiredPermission": permission})
+    blocked = invitations_blocked(error) if operation == "invite" else None
+    if blocked == "tenant":
+        return Problem(502, "invitations-blocked", "This tenant does not allow guest invitations",
+                       "The tenant's external collaboration settings forbid this app to invite guests: an operator "
+                       "must allow guest invitations (Entra admin center > External Identities > External "
+                       "collaboration settings), then re-drive the failed requests.",
+                       extensions={**graph_error, "blockedBy": "tenant-settings"})
+    if blocked == "cross-tenant":
+        return Problem(502, "invitations-blocked", "Cross-tenant access settings block this invitation",
+                       "The cross-tenant access settings (this tenant's or the guest's organization's) do not allow "
+                       "B2B collaboration with that organization: the admins must allow it (Entra admin center > "
+                       "External Identities > Cross-tenant access settings), then re-drive the request.",
+                       extensions={**graph_error, "blockedBy": "cross-tenant-access"})
     if operation == "invite" and error.status in (400, 403):
         return Problem(422, "invitation-refused", "Graph refused to invite this person",
                        f"{error.code}: {error.message}", extensions=graph_error)
     return Problem(502, "graph-refused", "Microsoft Graph refused the app's request",
                    f"Graph answered {error.status} {error.code} to the {operation} call.", extensions=graph_error)
+
+
+def invitations_blocked(error: GraphError) -> str | None:
+    """"tenant" when Graph says the tenant forbids guest invitations, "cross-tenant" when cross-tenant access
+    settings block this one, else None: the operator's problem, not the person's (MGDC api/invitation-post.md,
+    entra-docs external-id/troubleshoot.md). The doctor reads the same texts in poison messages."""
+    if error.status != 403:
+        return None
+    text = error.message.casefold()
+    if any(words in text for words in TENANT_BLOCK):
+        return "tenant"
+    if any(words in text for words in PARTNER_BLOCK):
+        return "cross-tenant"
+    return None
 
 
 def problem_from_credential(error: CredentialError) -> Problem:
