@@ -173,6 +173,27 @@ def problem_from_graph(error: GraphError, operation: str) -> Problem:
                    f"Graph answered {error.status} {error.code} to the {operation} call.", extensions=graph_error)
 
 
+def group_kind_problem(error: GraphError, group: dict) -> Problem | None:
+    """Graph's generic 403 "Insufficient privileges" to a membership write, explained by the group it was for: a
+    dynamic group takes no manual members at all, and a role-assignable one needs RoleManagement.ReadWrite.Directory,
+    which this app is deliberately not granted (MGDC api/group-post-members.md). Neither is a missing
+    GroupMember.ReadWrite.All, so the problem names the group's kind instead; None when the group is neither."""
+    if not missing_permission(error):
+        return None
+    group_id = str(group.get("id") or "")[:40]
+    if "DynamicMembership" in (group.get("groupTypes") or []) or group.get("membershipRule"):
+        kind, detail = "dynamic", (f"Group {group_id} has dynamic membership (a membership rule decides its "
+                                   "members): Graph accepts no manual members. Use a group with assigned membership.")
+    elif group.get("isAssignableToRole"):
+        kind, detail = "role-assignable", (f"Group {group_id} is role-assignable: adding members needs "
+                                           "RoleManagement.ReadWrite.Directory, which this app is deliberately not "
+                                           "granted. Keep privileged groups out of ALLOWED_GROUP_IDS.")
+    else:
+        return None
+    return Problem(422, "group-not-addable", "The group does not take members from this app", detail,
+                   extensions={"graphError": error.to_dict(), "groupKind": kind})
+
+
 def invitations_blocked(error: GraphError) -> str | None:
     """"tenant" when Graph says the tenant forbids guest invitations, "cross-tenant" when cross-tenant access
     settings block this one, else None: the operator's problem, not the person's (MGDC api/invitation-post.md,

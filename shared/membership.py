@@ -20,14 +20,15 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote
 
 from . import app_context
 from .app_context import QUEUE_BUDGET_SECONDS, AppContext
-from .failures import RetryLater, Verdict, judge_membership
-from .graph import GraphError
+from .failures import RetryLater, Verdict, group_kind_problem, judge_membership, missing_permission
+from .graph import CallBudget, GraphClient, GraphError
 from .logging_setup import log_event
 from .policy import check_member_policy
-from .problems import FieldError, policy_refused, problem_text
+from .problems import FieldError, Problem, policy_refused, problem_text
 from .requests_model import GUID_PATTERN
 from .settings import SettingsError
 from .wire import poison_message, read_queue_body
@@ -129,6 +130,10 @@ def _add(ctx: AppContext, user_id: str, group_id: str, request_id: str | None) -
             graph.add_member(group_id, user_id, budget, request_id)
             return "added"
         except GraphError as error:
+            if missing_permission(error):  # Graph's generic 403: the group's kind may be the real reason
+                explained = _group_kind(graph, group_id, budget, request_id, error)
+                if explained is not None:
+                    raise explained from error
             verdict = judge_membership(error, group_id)
             if verdict.done:
                 return "already_member"
@@ -136,6 +141,17 @@ def _add(ctx: AppContext, user_id: str, group_id: str, request_id: str | None) -
                 raise
             graph.sleep(LAG_DELAYS[attempt - 1])
     raise AssertionError("unreachable")
+
+
+def _group_kind(graph: GraphClient, group_id: str, budget: CallBudget, request_id: str | None,
+                error: GraphError) -> Problem | None:
+    """Read the group once (only when judging such a 403) and let the failure policy explain the refusal."""
+    try:
+        group = graph.request("GET", f"/groups/{quote(group_id, safe='')}", budget=budget, request_id=request_id,
+                              query={"$select": "id,groupTypes,membershipRule,isAssignableToRole"}) or {}
+    except GraphError:
+        return None  # cannot tell: the 403 is judged as it is
+    return group_kind_problem(error, group)
 
 
 def membership_error(verdict: Verdict, failure: BaseException) -> dict[str, Any]:
@@ -148,6 +164,9 @@ def membership_error(verdict: Verdict, failure: BaseException) -> dict[str, Any]
         error = dict(graph_error)
         if "requiredPermission" in problem.extensions:
             error["requiredPermission"] = problem.extensions["requiredPermission"]
+        if "groupKind" in problem.extensions:  # Graph's own words would only say "Insufficient privileges"
+            error["groupKind"] = problem.extensions["groupKind"]
+            error["message"] = problem_text(problem)
         return error
     credential = problem.extensions.get("credentialError")
     if credential:
