@@ -136,8 +136,14 @@ def role_checks(settings: Settings, roles: set[str], principal: str) -> list[Che
     """One check per required Graph app role: present (or a broader one), or missing with the grant command."""
     checks = []
     admin = ("Run as a Privileged Role Administrator (or Global Administrator): {command}   "
-             "(PowerShell: scripts/grant-graph-permissions.ps1 -PrincipalId {principal}{ps_extra}). "
-             "A new grant shows in the next token; managed identity tokens are cached, so re-check later.")
+             "(PowerShell: scripts/grant-graph-permissions.ps1 -PrincipalId {principal}{ps_extra}). ")
+    if settings.credential_mode is CredentialMode.MANAGED_IDENTITY:
+        admin += ("If it was granted recently: the platform may serve a managed identity a cached token without the "
+                  "new role for up to 24 h (azure-docs overview-managed-identity.md); re-check later, then re-drive "
+                  "what failed meanwhile: python cli.py poison requeue group-memberships-poison --all (and "
+                  "guest-invitations-poison).")
+    else:
+        admin += "A new grant shows in the next token."
     for role, broader in REQUIRED_ROLES.items():
         via = [name for name in broader if name in roles]
         if role in roles:

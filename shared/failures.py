@@ -42,6 +42,14 @@ PERMISSIONS = {"lookup": "User.Read.All", "invite": "User.Invite.All", "add-memb
 TENANT_BLOCK = ("guest invitations not allowed", "b2b invitations are disabled", "guest invitations are disabled")
 PARTNER_BLOCK = ("cross-tenant access settings", "cross-tenant access policy")
 
+# Said with a missing permission when the app runs as a managed identity (azure-docs overview-managed-identity.md:
+# the back end caches tokens per resource "for around 24 hours"; an app "may continue to get a cached token with
+# outdated permissions"), and how to re-drive what failed meanwhile in one command.
+CACHED_ROLES_NOTE = (
+    "The app runs as a managed identity: if the role was granted recently, the platform may still serve a cached "
+    "token without it for up to 24 h. Once the role shows in the token (python cli.py doctor), re-drive what failed "
+    "meanwhile: python cli.py poison requeue group-memberships-poison --all (and guest-invitations-poison).")
+
 DEFAULT_RETRY_SECONDS = 30
 # Answers seen while a new object replicates (MGDC api/group-post-members.md; the eventual consistency guidance).
 # Matched on meaning, not one spelling: "(the added object) references do not / don't / does not exist" (the
@@ -150,9 +158,13 @@ def problem_from_graph(error: GraphError, operation: str) -> Problem:
                        "credential.", extensions=graph_error)
     if missing_permission(error):
         permission = PERMISSIONS.get(operation, PERMISSIONS["lookup"])
+        extensions = {**graph_error, "requiredPermission": permission}
+        if error.platform_token_cache:
+            extensions["tokenCache"] = CACHED_ROLES_NOTE
         return Problem(502, "graph-permission-missing", "The app lacks a Graph permission",
-                       f"Graph refused the app: grant the application permission {permission} (admin consent).",
-                       extensions={**graph_error, "requiredPermission": permission})
+                       f"Graph refused the app: grant the application permission {permission} (admin consent)."
+                       + (f" {CACHED_ROLES_NOTE}" if error.platform_token_cache else ""),
+                       extensions=extensions)
     blocked = invitations_blocked(error) if operation == "invite" else None
     if blocked == "tenant":
         return Problem(502, "invitations-blocked", "This tenant does not allow guest invitations",

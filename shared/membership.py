@@ -162,8 +162,9 @@ def membership_error(verdict: Verdict, failure: BaseException) -> dict[str, Any]
     graph_error = problem.extensions.get("graphError")
     if graph_error:
         error = dict(graph_error)
-        if "requiredPermission" in problem.extensions:
-            error["requiredPermission"] = problem.extensions["requiredPermission"]
+        for name in ("requiredPermission", "tokenCache"):
+            if name in problem.extensions:
+                error[name] = problem.extensions[name]
         if "groupKind" in problem.extensions:  # Graph's own words would only say "Insufficient privileges"
             error["groupKind"] = problem.extensions["groupKind"]
             error["message"] = problem_text(problem)

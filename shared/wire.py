@@ -119,7 +119,7 @@ def poison_error(problem: Problem, request_id: str) -> dict[str, Any]:
     }
     if problem.errors:
         error["errors"] = [item.to_dict() for item in problem.errors]
-    for name in ("requiredPermission", "settings", "credentialError", "blockedBy"):
+    for name in ("requiredPermission", "settings", "credentialError", "blockedBy", "tokenCache"):
         if name in problem.extensions:
             error[name] = problem.extensions[name]
     return error
