@@ -72,6 +72,12 @@ def _settings_check(environ: Mapping[str, str], checks: list[Check]) -> Settings
         return None
     mode = settings.credential_mode.value
     checks.append(Check("settings", Status.OK, f"valid; credential mode {mode}, Graph {settings.graph_endpoint}"))
+    if settings.sharepoint_problems:  # the invitation doors work without them; the SharePoint features do not
+        names = [name for name, _ in settings.sharepoint_problems]
+        checks.append(Check("sharepoint settings", Status.ERROR,
+                            "; ".join(f"{name}: {message}" for name, message in settings.sharepoint_problems),
+                            f"Fix {', '.join(names)} (docs/sharepoint.md), or clear them to turn the SharePoint "
+                            "list intake off; invitations work meanwhile."))
     return settings
 
 

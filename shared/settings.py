@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -75,6 +75,10 @@ class Settings:
     sharepoint_list_id: str | None = None
     sharepoint_client_state: str | None = field(default=None, repr=False)
     sharepoint_notification_url: str | None = None
+    # What is wrong with a malformed SharePoint setting (name -> reason; the value is then None). Kept apart, so one
+    # bad SharePoint setting does not take the invitation endpoint down: the SharePoint features raise it where they
+    # run (shared/sharepoint/config.py), and the doctor reports it.
+    sharepoint_problems: tuple[tuple[str, str], ...] = ()
 
     @property
     def graph_scope(self) -> str:
@@ -88,6 +92,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build the settings from ``environ`` (os.environ in the app); raise SettingsError naming every problem."""
         reader = _Reader(environ)
+        sharepoint = _Reader(environ)  # optional feature: its problems are not the app's (see sharepoint_problems)
         mode, tenant_id, client_id, secret, cert_path, cert_password = _credential_settings(reader)
         allow_any, group_ids = _group_ids(reader, "ALLOWED_GROUP_IDS")
         settings = cls(
@@ -106,10 +111,11 @@ class Settings:
             blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
             allow_member_users=reader.boolean("ALLOW_MEMBER_USERS", default=False),
             log_pii=reader.boolean("LOG_PII", default=False),
-            sharepoint_site_url=reader.optional_https_url("SHAREPOINT_SITE_URL"),
-            sharepoint_list_id=reader.guid("SHAREPOINT_LIST_ID"),
-            sharepoint_client_state=reader.text("SHAREPOINT_CLIENT_STATE"),
-            sharepoint_notification_url=reader.optional_https_url("SHAREPOINT_NOTIFICATION_URL"),
+            sharepoint_site_url=sharepoint.valid(sharepoint.optional_https_url, "SHAREPOINT_SITE_URL"),
+            sharepoint_list_id=sharepoint.valid(sharepoint.guid, "SHAREPOINT_LIST_ID"),
+            sharepoint_client_state=sharepoint.text("SHAREPOINT_CLIENT_STATE"),
+            sharepoint_notification_url=sharepoint.valid(sharepoint.optional_https_url, "SHAREPOINT_NOTIFICATION_URL"),
+            sharepoint_problems=tuple(sharepoint.problems.items()),
         )
         if reader.problems:
             raise SettingsError(reader.problems)
@@ -161,6 +167,11 @@ class _Reader:
         # Names and reasons only, never the value: a URL setting can carry a key (SHAREPOINT_NOTIFICATION_URL holds
         # the function key), and these messages reach 503 answers, the health report and logs.
         self.problems.setdefault(name, message)
+
+    def valid(self, read: Callable[[str], str | None], name: str) -> str | None:
+        """``read(name)``, or None when it recorded a problem (a malformed value is never used)."""
+        value = read(name)
+        return None if name in self.problems else value
 
     def text(self, name: str) -> str | None:
         value = (self.environ.get(name) or "").strip()

@@ -223,3 +223,14 @@ def test_the_environments_own_ca_bundle_is_kept_and_not_announced(tenant, capsys
     assert code == 0, failing(json.loads(captured.out))
     assert "into the process environment" not in captured.err
     assert os.environ["REQUESTS_CA_BUNDLE"] == str(tenant.sim.ca_path)
+
+
+def test_a_bad_sharepoint_setting_is_its_own_check_and_the_rest_still_runs(tenant, capsys):
+    tenant.configure(SHAREPOINT_NOTIFICATION_URL="http://app.example/api/sharepoint/notifications?code=SECRETKEY")
+    code, report, _ = tenant.doctor(capsys=capsys)
+    checks = by_name(report)
+    assert code == 1 and checks["settings"]["status"] == "ok"
+    assert checks["sharepoint settings"]["status"] == "error"
+    assert "SHAREPOINT_NOTIFICATION_URL" in checks["sharepoint settings"]["detail"]
+    assert checks["graph read"]["status"] == "ok"
+    assert "SECRETKEY" not in json.dumps(report)
