@@ -41,6 +41,9 @@ param blockedEmailDomains string = ''
 @description('ALLOW_MEMBER_USERS: group-memberships may add internal members too, not only guests. Default false.')
 param allowMemberUsers string = 'false'
 
+@description('ALLOWED_REDIRECT_HOSTS: hosts a request redirectUrl may name (*.example.com for subdomains); empty = only INVITE_REDIRECT_URL host.')
+param allowedRedirectHosts string = ''
+
 @description('INVITE_REDIRECT_URL: where a guest lands after redeeming an invitation.')
 param inviteRedirectUrl string = 'https://myapplications.microsoft.com'
 
@@ -174,6 +177,7 @@ module functionApp 'app/function.bicep' = {
     allowedEmailDomains: allowedEmailDomains
     blockedEmailDomains: blockedEmailDomains
     allowMemberUsers: allowMemberUsers
+    allowedRedirectHosts: allowedRedirectHosts
     inviteRedirectUrl: inviteRedirectUrl
     authorityHost: authorityHost
     graphEndpoint: graphEndpoint

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from .email_address import ascii_domain, domain_of
 from .problems import FieldError, Problem, policy_refused
@@ -28,11 +29,17 @@ def _first_match(domain: str, patterns: Iterable[str]) -> str | None:
 
 
 def check_policy(settings: Settings, email: str, group_ids: Iterable[str],
-                 cc_recipients: Iterable[str] = ()) -> Problem | None:
-    """A 403 problem naming each refused domain or group and the setting that governs it, or None. A cc recipient
-    receives the invitation email too, so it meets the same domain rules as the person invited."""
+                 cc_recipients: Iterable[str] = (), redirect_url: str | None = None) -> Problem | None:
+    """A 403 problem naming each refused domain, group or redirect host and the setting that governs it, or None.
+    A cc recipient receives the invitation email too, so it meets the same domain rules as the person invited; the
+    redirect URL is where the guest's browser goes after redeeming, so only hosts the operator allows."""
     errors: list[FieldError] = []
     governing: set[str] = set()
+    if redirect_url:
+        host = (urlsplit(redirect_url).hostname or "").lower()
+        if not _first_match(host, settings.allowed_redirect_hosts):
+            errors.append(FieldError("redirectUrl", f"the host {host[:253]} is not in the allowed redirect hosts"))
+            governing.add("ALLOWED_REDIRECT_HOSTS")
     addresses = [("email", email), *((f"ccRecipients[{i}]", cc) for i, cc in enumerate(cc_recipients))]
     for name, address in addresses:
         refusal = _domain_refusal(settings, domain_of(address))
@@ -47,7 +54,7 @@ def check_policy(settings: Settings, email: str, group_ids: Iterable[str],
         errors.append(FieldError(f"groupIds[{index}]", f"group {group_id} is not in the allowed groups"))
     if refused_groups:
         governing.add("ALLOWED_GROUP_IDS")
-    order = ("BLOCKED_EMAIL_DOMAINS", "ALLOWED_EMAIL_DOMAINS", "ALLOWED_GROUP_IDS")
+    order = ("BLOCKED_EMAIL_DOMAINS", "ALLOWED_EMAIL_DOMAINS", "ALLOWED_GROUP_IDS", "ALLOWED_REDIRECT_HOSTS")
     return policy_refused(errors, [name for name in order if name in governing]) if errors else None
 
 

@@ -23,7 +23,8 @@ DEFAULT_INVITE_REDIRECT_URL = "https://myapplications.microsoft.com"
 SETTING_NAMES = (
     "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
     "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "INVITE_REDIRECT_URL",
-    "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "ALLOW_MEMBER_USERS", "LOG_PII",
+    "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "ALLOW_MEMBER_USERS",
+    "ALLOWED_REDIRECT_HOSTS", "LOG_PII",
     "AzureWebJobsStorage",
     # Optional; the SharePoint list webhooks check them where they are used (shared/sharepoint/config.py).
     "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID", "SHAREPOINT_CLIENT_STATE", "SHAREPOINT_NOTIFICATION_URL",
@@ -69,6 +70,8 @@ class Settings:
     allowed_email_domains: tuple[str, ...] = ()
     blocked_email_domains: tuple[str, ...] = ()
     allow_member_users: bool = False  # group-memberships may add internal members (userType Member), not only guests
+    # Hosts a request's redirectUrl may name (patterns as the domain lists); default: INVITE_REDIRECT_URL's host.
+    allowed_redirect_hosts: tuple[str, ...] = ()
     log_pii: bool = False
     # SharePoint list webhooks: optional; shared/sharepoint/config.py says which feature needs which.
     sharepoint_site_url: str | None = None
@@ -95,6 +98,7 @@ class Settings:
         sharepoint = _Reader(environ)  # optional feature: its problems are not the app's (see sharepoint_problems)
         mode, tenant_id, client_id, secret, cert_path, cert_password = _credential_settings(reader)
         allow_any, group_ids = _group_ids(reader, "ALLOWED_GROUP_IDS")
+        invite_redirect_url = reader.https_url("INVITE_REDIRECT_URL", DEFAULT_INVITE_REDIRECT_URL)
         settings = cls(
             credential_mode=mode,
             tenant_id=tenant_id,
@@ -104,12 +108,14 @@ class Settings:
             certificate_password=cert_password,
             authority_host=reader.https_url("AZURE_AUTHORITY_HOST", DEFAULT_AUTHORITY_HOST, origin_only=True),
             graph_endpoint=reader.https_url("GRAPH_ENDPOINT", DEFAULT_GRAPH_ENDPOINT, origin_only=True),
-            invite_redirect_url=reader.https_url("INVITE_REDIRECT_URL", DEFAULT_INVITE_REDIRECT_URL),
+            invite_redirect_url=invite_redirect_url,
             allow_any_group=allow_any,
             allowed_group_ids=group_ids,
             allowed_email_domains=reader.domains("ALLOWED_EMAIL_DOMAINS"),
             blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
             allow_member_users=reader.boolean("ALLOW_MEMBER_USERS", default=False),
+            allowed_redirect_hosts=(reader.domains("ALLOWED_REDIRECT_HOSTS")
+                                    or (urlsplit(invite_redirect_url).hostname or "",)),
             log_pii=reader.boolean("LOG_PII", default=False),
             sharepoint_site_url=sharepoint.valid(sharepoint.optional_https_url, "SHAREPOINT_SITE_URL"),
             sharepoint_list_id=sharepoint.valid(sharepoint.guid, "SHAREPOINT_LIST_ID"),

@@ -21,6 +21,7 @@ param allowedGroupIds string
 param allowedEmailDomains string
 param blockedEmailDomains string
 param allowMemberUsers string
+param allowedRedirectHosts string
 param inviteRedirectUrl string
 param authorityHost string
 param graphEndpoint string
@@ -142,6 +143,10 @@ var contractSettings = [
   {
     name: 'ALLOW_MEMBER_USERS'
     value: allowMemberUsers
+  }
+  {
+    name: 'ALLOWED_REDIRECT_HOSTS'
+    value: allowedRedirectHosts
   }
   {
     name: 'LOG_PII'

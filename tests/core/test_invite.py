@@ -40,6 +40,7 @@ def test_a_new_guest_is_invited_once_and_queued_for_each_group(app):
 
 
 def test_the_invitation_carries_the_callers_options(app):
+    app.configure(ALLOWED_REDIRECT_HOSTS="*.contoso.com")
     answer = app.invite({"email": "bob@fabrikam.com", "redirectUrl": "https://partners.contoso.com/welcome",
                          "message": "Welcome aboard", "messageLanguage": "de-DE",
                          "ccRecipients": ["manager@contoso.com"]})
