@@ -80,10 +80,12 @@ def trusted_target(source: dict[str, Any]) -> tuple[str, str, str] | None:
         why = "siteId and listId must be strings"
     if why is None:
         settings = app_context.current().settings()
-        config.require(settings, "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID")
-        if _guid(list_id) != settings.sharepoint_list_id:
+        if "SHAREPOINT_LIST_ID" in dict(settings.sharepoint_problems):
+            config.require(settings, "SHAREPOINT_LIST_ID")  # malformed: an operator's fix, worth a redelivery
+        if _guid(list_id) != settings.sharepoint_list_id:  # also when the SharePoint intake is off
             why = "listId is not SHAREPOINT_LIST_ID"
         else:
+            config.require(settings, "SHAREPOINT_SITE_URL")
             lists = SiteLists(app_context.current().graph())
             configured = lists.site_id(config.site_address(settings))
             if site_id.casefold() != configured.casefold():
