@@ -80,19 +80,24 @@ def check_member_policy(settings: Settings, user: dict[str, Any]) -> Problem | N
     return policy_refused(errors, governing) if errors else None
 
 
-def _user_domains(user: dict[str, Any]) -> list[str]:
+def user_addresses(user: dict[str, Any]) -> list[str]:
+    """A directory user's email addresses: mail and otherMails; else the address a guest's #EXT#
+    userPrincipalName encodes (local_domain#EXT#@tenant), or a member's UPN, which is its own address."""
     addresses = [a for a in [user.get("mail"), *(user.get("otherMails") or [])] if isinstance(a, str) and "@" in a]
     upn = user.get("userPrincipalName")
     if not addresses and isinstance(upn, str):
-        # A guest's UPN encodes its address as local_domain#EXT#@tenant; a member's UPN is its own address.
         external = upn.upper().find("#EXT#")
         if external > 0 and "_" in upn[:external]:
             local, _, domain = upn[:external].rpartition("_")
             addresses = [f"{local}@{domain}"]
         elif "@" in upn:
             addresses = [upn]
+    return addresses
+
+
+def _user_domains(user: dict[str, Any]) -> list[str]:
     domains: list[str] = []
-    for address in addresses:
+    for address in user_addresses(user):
         domain = domain_of(address)
         if not domain.isascii():  # the UTS 46 form the settings hold, or a listed IDN would never match
             domain = ascii_domain(domain)[0] or domain

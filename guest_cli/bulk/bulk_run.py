@@ -1,8 +1,9 @@
 """One bulk run: invite the rows concurrently through the intake pipeline (shared.intake.admit: policy, look up,
 invite if needed), hand their memberships to the batcher, and record each row's outcome as it settles.
 
-Rows already done in the results file are skipped; a row with a recorded user id goes straight to its groups,
-so a resumed run never invites anyone twice even while a new guest is not yet visible to lookups.
+Rows already done in the results file are skipped; a row with a recorded user id goes straight to its groups once
+that user is re-checked (the row's person, the membership policy), so a resumed run never invites anyone twice even
+while a new guest is not yet visible to lookups, and a planted user id adds no one.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from shared.graph import GraphClient
+from shared.failures import judge
+from shared.graph import GraphClient, GraphError
 from shared.intake import Refused, admit
-from shared.problems import problem_text
+from shared.policy import check_member_policy, user_addresses
+from shared.problems import internal_error, problem_text
 from shared.settings import Settings
 
 from .membership_batches import MembershipBatcher
@@ -26,6 +29,12 @@ from .results import EXISTING, FAILED, INVITED, ResultsFile, RowResult
 from .row_requests import BulkRow
 
 ROW_BUDGET_SECONDS = 120.0  # one row's lookup + invitation, retries and pacing included
+
+
+@dataclass(frozen=True)
+class Recheck:
+    trusted: bool  # the recorded user id is this row's person
+    error: str = ""  # the row fails with this reason (policy refuses, or the user cannot be read yet)
 
 
 @dataclass
@@ -93,8 +102,13 @@ class BulkRun:
     def _start_row(self, row: BulkRow, earlier: RowResult | None) -> None:
         request = row.request
         result = RowResult(row.line, request.email)
-        if earlier is not None and earlier.user_id:
-            # An earlier run found or invited this person: go straight to the groups still open.
+        recheck = self._recheck(row, earlier.user_id) if earlier is not None and earlier.user_id else None
+        if recheck is not None and recheck.error:
+            result.user_id, result.error = earlier.user_id if earlier else "", recheck.error
+            self._finish(row.key, result.with_status())
+            return
+        if earlier is not None and recheck is not None and recheck.trusted:
+            # An earlier run found or invited this person (re-checked just now): go straight to the groups still open.
             result.invitation, result.user_id, result.redeem_url = earlier.invitation, earlier.user_id, \
                 earlier.redeem_url
         else:
@@ -123,6 +137,26 @@ class BulkRun:
             self._open_groups[row.key] = set(open_groups)
         self.results.record(result.with_status())  # the user exists now: a crash from here on resumes at the groups
         self.batcher.submit(row.key, result.user_id, open_groups)
+
+    def _recheck(self, row: BulkRow, user_id: str) -> Recheck:
+        """The results file is not trusted (anyone who can write it could plant a user id): the recorded user must
+        be the row's person (one of their addresses is the row's email) and pass the membership policy, as the
+        group-memberships worker checks it. Someone else → re-derived from the email (trusted=False); not readable
+        yet (a new guest's replication lag) or refused → the row fails with the reason, and a re-run checks again."""
+        budget = self.graph.budget(ROW_BUDGET_SECONDS)
+        try:
+            user = self.graph.get_user(user_id, budget)
+        except GraphError as error:
+            if error.status == 404 or error.status == 400:  # a lagging new guest, or not a user id at all
+                return Recheck(False, "" if error.status == 400 else
+                               f"the user {user_id[:40]} recorded by an earlier run is not visible yet; run the same "
+                               "command again to resume")
+            return Recheck(False, problem_text(judge(error).problem or internal_error()))
+        email = row.request.email.casefold()
+        if email not in {address.casefold() for address in user_addresses(user)}:
+            return Recheck(False)  # not this row's person: find them by the row's own email
+        refusal = check_member_policy(self.settings, user)
+        return Recheck(True, problem_text(refusal) if refusal else "")
 
     def _group_done(self, row_key: tuple[int, str], group_id: str, state: str, error: str) -> None:
         with self._lock:
