@@ -4,7 +4,9 @@ import typing
 
 import azure.functions as func
 
-from shared import app_context, bindings, health
+from shared import app_context, bindings, grant_events, health
+from shared.lifecycle_blueprint import blueprint as lifecycle
+from shared.sharepoint.access_status import on_grant_event
 from shared.sharepoint.completion import on_membership_outcome
 from shared.sharepoint_blueprint import blueprint as sharepoint
 
@@ -54,3 +56,8 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
 # ---- SharePoint list webhooks (docs/sharepoint.md): its triggers, and the hook that marks a row done ----------
 app.register_functions(sharepoint)
 app_context.current().add_outcome_hook(on_membership_outcome)
+grant_events.add_status_recorder(on_grant_event)  # the row's "Access status" follows its grants
+
+
+# ---- guest lifecycle (docs/lifecycle.md): the hourly expiry and DELETE /api/invitations/{requestId} --------------
+app.register_functions(lifecycle)

@@ -8,6 +8,7 @@ next invocation. Tests point the process at the simulator with :func:`reset`: on
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import threading
@@ -38,6 +39,10 @@ class Timing:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     graph_read_timeout: float = READ_TIMEOUT
+    wall: Callable[[], float] = time.time  # seconds since the epoch: access periods end on this clock
+
+    def utcnow(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.wall(), dt.UTC)
 
 
 class AppContext:
@@ -76,6 +81,10 @@ class AppContext:
                 log_event("runtime.ready", credentialMode=current.credential_mode.value,
                           graphEndpoint=current.graph_endpoint, authorityHost=current.authority_host)
             return self._graph
+
+    def utcnow(self) -> dt.datetime:
+        """Now, on the context's wall clock (tests move it with the simulator's)."""
+        return self.timing.utcnow()
 
     def max_dequeue_count(self) -> int:
         """host.json's extensions.queues.maxDequeueCount, read once: the delivery after which the host gives up."""

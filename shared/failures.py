@@ -36,7 +36,9 @@ RETRYABLE_KINDS = frozenset({"graph-throttled", "graph-unavailable", "identity-u
 
 # The Graph application permission each operation needs, named when Graph says it is missing.
 PERMISSIONS = {"lookup": "User.Read.All", "invite": "User.Invite.All", "add-member": "GroupMember.ReadWrite.All",
-               "list": "Sites.Selected"}
+               "list": "Sites.Selected", "remove-member": "GroupMember.ReadWrite.All",
+               "sponsors": "User.ReadWrite.All", "disable-user": "User.EnableDisableAccount.All",
+               "delete-user": "User.DeleteRestore.All"}
 
 # Graph's own words when policy blocks an invitation: the tenant's guest invite settings, or cross-tenant access.
 TENANT_BLOCK = ("guest invitations not allowed", "b2b invitations are disabled", "guest invitations are disabled")
@@ -248,6 +250,18 @@ def judge_membership(error: BaseException, group_id: str) -> Verdict:
                                        retry_after=_seconds(error.retry_after, 2),
                                        extensions={"graphError": error.to_dict()}))
     return judge(error, "add-member")
+
+
+def judge_removal(error: BaseException, operation: str = "remove-member") -> Verdict:
+    """Removing a user from a group (or deleting a user): "not a member" is done, in either shape Graph answers it
+    (404 Request_ResourceNotFound; 400 "removed object references do not exist"), and so is the group's or the
+    user's own 404 (nothing left to remove). Everything else as any Graph call."""
+    from .graph import GraphError
+
+    if isinstance(error, GraphError) and (error.status == 404 or (
+            error.status == 400 and "removed object references do not exist" in error.message)):
+        return DONE
+    return judge(error, operation)
 
 
 def _seconds(value: float | None, default: int) -> int:

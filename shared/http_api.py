@@ -19,7 +19,7 @@ from .intake import Admitted, Refused, intake
 from .logging_setup import log_event
 from .problems import Problem, payload_too_large, unsupported_media_type
 from .requests_model import MAX_BODY_BYTES, REQUEST_ID_PATTERN
-from .wire import parse_json
+from .wire import parse_json, utc_text
 
 REQUEST_ID_HEADERS = ("x-ms-client-request-id", "x-correlation-id")
 _JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
@@ -43,7 +43,7 @@ def handle_invitation(headers: Mapping[str, str], body: bytes, ctx: AppContext |
         parsed = _parse(headers, body)
     except Problem as problem:
         return _problem_answer(problem, request_id, clock() - started, False)
-    result = intake(parsed, request_id, ctx.settings, ctx.graph, HTTP_BUDGET_SECONDS)
+    result = intake(parsed, request_id, ctx.settings, ctx.graph, HTTP_BUDGET_SECONDS, ctx.utcnow)
     if isinstance(result, Refused):
         return _problem_answer(result.problem, result.request_id, clock() - started, result.log_pii)
     person = result.person
@@ -59,7 +59,7 @@ def handle_invitation(headers: Mapping[str, str], body: bytes, ctx: AppContext |
 def invitation_answer(result: Admitted) -> dict[str, Any]:
     """The 200/201 body (docs/api.md)."""
     person = result.person
-    return {
+    answer = {
         "requestId": result.request_id,
         "email": result.request.email,
         "userId": person.user_id,
@@ -69,6 +69,9 @@ def invitation_answer(result: Admitted) -> dict[str, Any]:
         "inviteRedeemUrl": person.redeem_url,
         "groups": [{"groupId": group_id, "status": "queued"} for group_id in result.request.group_ids],
     }
+    if result.until is not None:
+        answer["accessUntil"] = utc_text(result.until)
+    return answer
 
 
 def request_id_from(headers: Mapping[str, str]) -> str:

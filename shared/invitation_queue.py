@@ -47,7 +47,7 @@ def process_invitation_message(body: bytes | str, dequeue_count: int | None, mes
         message = decode_queue_body(body).value
     except Problem as problem:
         return _failed(ctx, Refused(request_id, verdict_for(problem)), message, attempts, started)
-    result = intake(message, request_id, ctx.settings, ctx.graph, QUEUE_BUDGET_SECONDS)
+    result = intake(message, request_id, ctx.settings, ctx.graph, QUEUE_BUDGET_SECONDS, ctx.utcnow)
     if isinstance(result, Refused):
         return _failed(ctx, result, message, attempts, started)
     status = "invited" if result.person.invited else "existing"

@@ -31,7 +31,7 @@ from .policy import check_member_policy
 from .problems import FieldError, Problem, policy_refused, problem_text
 from .requests_model import GUID_PATTERN
 from .settings import SettingsError
-from .wire import poison_message, read_queue_body
+from .wire import parse_utc, poison_message, read_queue_body
 
 # Waits between in-invocation tries while a new user is not yet visible to writes: covers the common lag of
 # seconds without a redelivery; host.json's redeliveries (every 2 minutes) cover the minutes after that.
@@ -71,7 +71,17 @@ def process_membership(body: bytes | str, dequeue_count: int | None,
     if problem is not None:  # an unreadable message's source is not trusted either: no hook sees it
         return _finish(ctx, _outcome("poisoned", fields, message, problem, attempts), started, hooks=False)
     try:
+        ask = _grant_ask(fields, attempts)
+        store = None
+        if ask is not None:  # a membership with an end: recorded as a grant around the add (shared.lifecycle)
+            from . import lifecycle  # lazy: the storage SDKs are for messages with an end only (cold start)
+            from .grants import grant_store
+
+            store = grant_store()
+            lifecycle.before_add(store, ask, ctx.utcnow())
         status = _add(ctx, fields["userId"], fields["groupId"], fields.get("requestId"))
+        if ask is not None and store is not None:
+            lifecycle.after_add(ctx, store, ask, status, ctx.utcnow())
     except Exception as failure:  # every failure becomes the policy's verdict; a bug is logged whole first
         verdict = judge_membership(failure, fields["groupId"]).final(attempts, ctx.max_dequeue_count())
         bug = verdict.problem is not None and verdict.problem.kind == "internal-error"
@@ -99,7 +109,27 @@ def decode_message(body: bytes | str) -> tuple[Any, dict[str, Any], dict[str, An
              if not isinstance(parsed.get(name), str) or not re.fullmatch(GUID_PATTERN, parsed[name])]
     if wrong:
         return parsed, parsed, _invalid(f"{' and '.join(wrong)} must be {'GUIDs' if len(wrong) > 1 else 'a GUID'}")
+    if parsed.get("accessUntil") is not None and parse_utc(parsed["accessUntil"]) is None:
+        return parsed, parsed, _invalid("accessUntil must be an ISO 8601 date-time (e.g. 2027-03-31T17:00:00Z)")
     return parsed, {**parsed, "userId": parsed["userId"].lower(), "groupId": parsed["groupId"].lower()}, None
+
+
+def _grant_ask(fields: dict[str, Any], attempts: int) -> Any:
+    """The lifecycle's GrantAsk for a message with an end, else None."""
+    until = parse_utc(fields.get("accessUntil"))
+    if until is None:
+        return None  # no end: nothing to record, as before the lifecycle feature
+    from . import lifecycle
+    source = fields.get("source")
+    kind = source.get("type") if isinstance(source, dict) else None
+    request_id = fields.get("requestId") if isinstance(fields.get("requestId"), str) else None
+    email = fields.get("email") if isinstance(fields.get("email"), str) else None
+    reference = None
+    if kind == "sharepoint" and isinstance(source, dict):  # the row whose "Access status" follows the grant
+        reference = {name: str(source.get(name))[:200] for name in ("siteId", "listId", "itemId")}
+    return lifecycle.GrantAsk(fields["userId"], fields["groupId"], until, request_id,
+                              kind if isinstance(kind, str) else "queue", email, fields.get("invitedByApp") is True,
+                              attempts, reference)
 
 
 def _invalid(message: str) -> dict[str, Any]:

@@ -37,9 +37,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "messageLanguage": ("Message Language", "advanced"),
     "ccRecipients": ("Copy the Invitation To", "advanced"),
     "resendInvitation": ("Resend to a Guest Who Has Not Redeemed", "advanced"),
+    "accessUntil": ("Access Until", "advanced"),
+    "accessDays": ("Access Days", "advanced"),
+    "sponsors": ("Sponsors", "advanced"),
     "requestId": ("Request ID", "advanced"),
 }
-ITEM_LABELS = {"groupIds": "Group ID", "ccRecipients": "Email Address"}
+ITEM_LABELS = {"groupIds": "Group ID", "ccRecipients": "Email Address", "sponsors": "Sponsor"}
 
 # Who publishes the connector. The app is deployed by each organization for its own tenant, so these are
 # placeholders on the reserved .example domain (RFC 2606): replace them with your own before submitting
@@ -59,7 +62,8 @@ ICON_BRAND_COLOR = "#0F6CBD"  # certification refuses white and the default #007
 # shared.onboarding; tests probe the real handler for each status.
 PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "400": ("The body is not valid: every bad field is listed in errors.", ("invalid-request",)),
-    "403": ("Refused by the app's policy (email domain or group); errors name each, settings the setting.",
+    "403": ("Refused by the app's policy (email domain, group, or sponsors while SPONSORS_ENABLED is off); errors "
+            "name each, settings the setting.",
             ("policy-refused",)),
     "413": (f"The body is larger than {MAX_BODY_BYTES} bytes.", ("payload-too-large",)),
     "415": ("The body is not JSON (send Content-Type: application/json, UTF-8).", ("unsupported-media-type",)),
@@ -71,8 +75,9 @@ PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
             "in requiredPermission; the tenant's or cross-tenant access settings forbid invitations, named in "
             "blockedBy): an operator must act.",
             ("graph-permission-missing", "invitations-blocked", "graph-refused", "credential-refused")),
-    "503": ("Microsoft Graph or the identity platform is unavailable, or the app is misconfigured; retry after "
-            "Retry-After.", ("graph-unavailable", "identity-unavailable", "not-configured")),
+    "503": ("Microsoft Graph or the identity platform is unavailable, the app is misconfigured, or a new guest is "
+            "not yet visible to set sponsors on; retry after Retry-After.",
+            ("graph-unavailable", "identity-unavailable", "not-configured", "replication-lag")),
 }
 RETRY_AFTER_STATUSES = ("429", "503")
 
@@ -222,6 +227,8 @@ def _result_schema() -> dict[str, Any]:
             "inviteRedeemUrl": {**string, "x-nullable": True, "x-ms-summary": "Redeem URL",
                                 "description": "The invitation's redemption link (null when no invitation was sent)."},
             "groups": {"type": "array", "items": {"$ref": "#/definitions/GroupStatus"}, "x-ms-summary": "Groups"},
+            "accessUntil": {**string, "format": "date-time", "x-ms-summary": "Access Until",
+                            "description": "When the group access ends (absent: it does not end)."},
         },
     }
 

@@ -28,7 +28,12 @@ SETTING_NAMES = (
     "AzureWebJobsStorage",
     # Optional; the SharePoint list webhooks check them where they are used (shared/sharepoint/config.py).
     "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID", "SHAREPOINT_CLIENT_STATE", "SHAREPOINT_NOTIFICATION_URL",
+    # Guest lifecycle (docs/lifecycle.md): access periods, reminders, sponsors, offboarding; all optional.
+    "DEFAULT_ACCESS_DAYS", "MAX_ACCESS_DAYS", "EXPIRY_REMINDER_DAYS", "SPONSORS_ENABLED", "OFFBOARDING_ACTION",
+    "OFFBOARDING_GRACE_DAYS",
 )
+OFFBOARDING_ACTIONS = ("none", "disable", "delete")
+MAX_DAYS = 3650
 
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _TENANT_DOMAIN = re.compile(r"^[a-z0-9.-]{1,253}$")
@@ -82,6 +87,13 @@ class Settings:
     # bad SharePoint setting does not take the invitation endpoint down: the SharePoint features raise it where they
     # run (shared/sharepoint/config.py), and the doctor reports it.
     sharepoint_problems: tuple[tuple[str, str], ...] = ()
+    # Guest lifecycle: None days = no expiry (as before); reminders N days before the end (0 = none).
+    default_access_days: int | None = None
+    max_access_days: int | None = None
+    expiry_reminder_days: int = 0
+    sponsors_enabled: bool = False
+    offboarding_action: str = "none"  # "none" | "disable" (block sign-in) | "delete"
+    offboarding_grace_days: int = 0
 
     @property
     def graph_scope(self) -> str:
@@ -122,7 +134,16 @@ class Settings:
             sharepoint_client_state=sharepoint.text("SHAREPOINT_CLIENT_STATE"),
             sharepoint_notification_url=sharepoint.valid(sharepoint.optional_https_url, "SHAREPOINT_NOTIFICATION_URL"),
             sharepoint_problems=tuple(sharepoint.problems.items()),
+            default_access_days=reader.days("DEFAULT_ACCESS_DAYS", minimum=1),
+            max_access_days=reader.days("MAX_ACCESS_DAYS", minimum=1),
+            expiry_reminder_days=reader.days("EXPIRY_REMINDER_DAYS", minimum=0) or 0,
+            sponsors_enabled=reader.boolean("SPONSORS_ENABLED", default=False),
+            offboarding_action=reader.choice("OFFBOARDING_ACTION", OFFBOARDING_ACTIONS),
+            offboarding_grace_days=reader.days("OFFBOARDING_GRACE_DAYS", minimum=0) or 0,
         )
+        if (settings.default_access_days and settings.max_access_days
+                and settings.default_access_days > settings.max_access_days):
+            reader.fail("DEFAULT_ACCESS_DAYS", "is more than MAX_ACCESS_DAYS")
         if reader.problems:
             raise SettingsError(reader.problems)
         return settings
@@ -226,6 +247,23 @@ class _Reader:
             return False
         self.fail(name, "is not a boolean (true or false)")
         return default
+
+    def days(self, name: str, *, minimum: int) -> int | None:
+        """A whole number of days, or None when unset."""
+        value = self.text(name)
+        if value is None:
+            return None
+        if not (value.isascii() and value.isdigit()) or not minimum <= int(value) <= MAX_DAYS:
+            self.fail(name, f"is not a whole number of days from {minimum} to {MAX_DAYS}")
+            return None
+        return int(value)
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        value = (self.text(name) or choices[0]).lower()
+        if value not in choices:
+            self.fail(name, f"is not one of {', '.join(choices)}")
+            return choices[0]
+        return value
 
     def domains(self, name: str) -> tuple[str, ...]:
         raw = self.text(name) or ""

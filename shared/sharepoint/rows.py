@@ -113,6 +113,8 @@ def row_request(fields: dict[str, Any]) -> dict[str, Any]:
         body["groupIds"] = groups
     if fields.get("Message"):
         body["message"] = str(fields["Message"])
+    if fields.get("AccessUntil"):  # Graph gives a dateTime column as ISO 8601 UTC (2027-03-31T17:00:00Z)
+        body["accessUntil"] = str(fields["AccessUntil"])
     return body
 
 

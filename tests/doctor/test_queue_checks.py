@@ -3,11 +3,13 @@ the recorded evidence of invitations blocked by tenant policy."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import socket
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 
 from shared.storage_checks import QUEUES
 from tests.conftest import AZURITE_PORTS
@@ -129,3 +131,17 @@ def test_hostile_poison_evidence_neither_crashes_nor_reaches_the_terminal_raw(te
         out = capsys.readouterr().out
         assert code == 1 and "invitation policy" in out
         assert not any(ch in out for ch in "\x1b\r\u2028\u0085\u202e\x07"), argv
+
+
+def test_reminders_need_the_guest_expiring_queue(tenant, capsys):
+    code, report, _ = tenant.doctor(capsys=capsys)
+    assert "queue guest-expiring" not in by_name(report)  # reminders off: not asked for
+    tenant.configure(EXPIRY_REMINDER_DAYS="3")
+    with contextlib.suppress(ResourceNotFoundError):
+        tenant.queues.delete_queue("guest-expiring")
+    code, report, _ = tenant.doctor(capsys=capsys)
+    assert code == 1 and failing(report) == {"queue guest-expiring"}
+    assert "az storage queue create --name guest-expiring" in by_name(report)["queue guest-expiring"]["fix"]
+    tenant.create_queues("guest-expiring")
+    code, report, _ = tenant.doctor(capsys=capsys)
+    assert code == 0 and by_name(report)["queue guest-expiring"]["status"] == "ok"
