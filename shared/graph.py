@@ -201,13 +201,6 @@ class GraphClient:
         answer = self.request("GET", "/users", query=query, budget=budget, request_id=request_id)
         return list((answer or {}).get("value") or [])
 
-    def get_user(self, user_id: str, budget: CallBudget, request_id: str | None = None) -> dict:
-        """GET /users/{id} with what the membership policy needs (MGDC api/user-get.md). A 404 for a user just
-        invited is replication lag, like the membership write's own 404."""
-        query = {"$select": ",".join(MEMBERSHIP_USER_FIELDS)}
-        return self.request("GET", f"/users/{quote(user_id, safe='')}", query=query, budget=budget,
-                            request_id=request_id) or {}
-
     def invite(self, invitation: dict, budget: CallBudget, request_id: str | None = None) -> dict:
         """POST /invitations (MGDC api/invitation-post.md). Not replayed after a lost answer: see onboarding."""
         return self.request("POST", "/invitations", body=invitation, budget=budget, idempotent=False,

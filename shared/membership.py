@@ -25,7 +25,7 @@ from urllib.parse import quote
 from . import app_context
 from .app_context import QUEUE_BUDGET_SECONDS, AppContext
 from .failures import RetryLater, Verdict, group_kind_problem, judge_membership, missing_permission
-from .graph import CallBudget, GraphClient, GraphError
+from .graph import MEMBERSHIP_USER_FIELDS, CallBudget, GraphClient, GraphError
 from .logging_setup import log_event
 from .policy import check_member_policy
 from .problems import FieldError, Problem, policy_refused, problem_text
@@ -153,7 +153,7 @@ def _add(ctx: AppContext, user_id: str, group_id: str, request_id: str | None) -
             if not checked:
                 # One cheap read before the write: the user's kind and addresses for the policy, and the
                 # replication-lag probe (its 404 is lag, waited out without spending a directory write).
-                refusal = check_member_policy(settings, graph.get_user(user_id, budget, request_id))
+                refusal = check_member_policy(settings, graph.get_user(user_id, MEMBERSHIP_USER_FIELDS, budget))
                 if refusal is not None:
                     raise refusal
                 checked = True

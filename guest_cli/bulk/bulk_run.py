@@ -19,7 +19,7 @@ from typing import Any
 from shared import app_context, lifecycle
 from shared.access import access_until
 from shared.failures import judge
-from shared.graph import GraphClient, GraphError
+from shared.graph import MEMBERSHIP_USER_FIELDS, GraphClient, GraphError
 from shared.intake import Refused, admit
 from shared.policy import check_member_policy, user_addresses
 from shared.problems import internal_error, problem_text
@@ -196,7 +196,7 @@ class BulkRun:
         yet (a new guest's replication lag) or refused → the row fails with the reason, and a re-run checks again."""
         budget = self.graph.budget(ROW_BUDGET_SECONDS)
         try:
-            user = self.graph.get_user(user_id, budget)
+            user = self.graph.get_user(user_id, MEMBERSHIP_USER_FIELDS, budget)
         except GraphError as error:
             if error.status == 404 or error.status == 400:  # a lagging new guest, or not a user id at all
                 return Recheck(False, "" if error.status == 400 else

@@ -46,7 +46,9 @@ def test_a_hostile_source_reaches_nothing_but_the_membership(sp_app):
     sp_app.sim.stats.reset()
 
     for source in _hostile_sources(site_id, list_id, other.id, other_row):
-        message = {"userId": PENDING_GUEST_ID, "groupId": PARTNERS_GROUP_ID, "source": source}
+        # With an end, the lifecycle records a grant whose events write the row's Access status: the same rule.
+        message = {"userId": PENDING_GUEST_ID, "groupId": PARTNERS_GROUP_ID, "source": source,
+                   "accessUntil": "2030-01-01T00:00:00Z"}
         sp_app.queues.send("group-memberships", json.dumps(message))
     sp_app.queues.run_until_empty("add_membership")
 
