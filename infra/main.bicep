@@ -41,7 +41,7 @@ param blockedEmailDomains string = ''
 @description('ALLOW_MEMBER_USERS: group-memberships may add internal members too, not only guests. Default false.')
 param allowMemberUsers string = 'false'
 
-@description('ALLOWED_REDIRECT_HOSTS: hosts a request redirectUrl may name (*.example.com for subdomains); empty = only INVITE_REDIRECT_URL host.')
+@description('ALLOWED_REDIRECT_HOSTS: hosts a request redirectUrl may name (*.example.com for subdomains); empty = INVITE_REDIRECT_URL host and myapps.microsoft.com.')
 param allowedRedirectHosts string = ''
 
 @description('INVITE_REDIRECT_URL: where a guest lands after redeeming an invitation.')

@@ -18,6 +18,9 @@ from .email_address import ascii_domain
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
 DEFAULT_INVITE_REDIRECT_URL = "https://myapplications.microsoft.com"
+# Microsoft's own My Apps portal (the Azure portal's bulk-invite template uses https://myapps.microsoft.com): allowed
+# as a redirectUrl host by default, beside INVITE_REDIRECT_URL's host; it sends no one anywhere else.
+MY_APPS_HOSTS = ("myapps.microsoft.com", "myapplications.microsoft.com")
 
 # Every environment setting the app reads (the contract with operators and infra/; tests/deploy checks the Bicep).
 SETTING_NAMES = (
@@ -75,7 +78,8 @@ class Settings:
     allowed_email_domains: tuple[str, ...] = ()
     blocked_email_domains: tuple[str, ...] = ()
     allow_member_users: bool = False  # group-memberships may add internal members (userType Member), not only guests
-    # Hosts a request's redirectUrl may name (patterns as the domain lists); default: INVITE_REDIRECT_URL's host.
+    # Hosts a request's redirectUrl may name (patterns as the domain lists); default: INVITE_REDIRECT_URL's host and
+    # MY_APPS_HOSTS.
     allowed_redirect_hosts: tuple[str, ...] = ()
     log_pii: bool = False
     # SharePoint list webhooks: optional; shared/sharepoint/config.py says which feature needs which.
@@ -127,7 +131,7 @@ class Settings:
             blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
             allow_member_users=reader.boolean("ALLOW_MEMBER_USERS", default=False),
             allowed_redirect_hosts=(reader.domains("ALLOWED_REDIRECT_HOSTS")
-                                    or (urlsplit(invite_redirect_url).hostname or "",)),
+                                    or (urlsplit(invite_redirect_url).hostname or "", *MY_APPS_HOSTS)),
             log_pii=reader.boolean("LOG_PII", default=False),
             sharepoint_site_url=sharepoint.valid(sharepoint.optional_https_url, "SHAREPOINT_SITE_URL"),
             sharepoint_list_id=sharepoint.valid(sharepoint.guid, "SHAREPOINT_LIST_ID"),

@@ -77,10 +77,12 @@ def test_a_redirect_to_another_host_is_refused_by_default_without_a_graph_call(a
     assert app.sim.stats.count(service="graph") == 0
 
 
-def test_by_default_only_invite_redirect_urls_host_is_allowed(app):
+def test_by_default_only_invite_redirect_urls_host_and_my_apps_are_allowed(app):
     app.configure(INVITE_REDIRECT_URL="https://portal.contoso.com/start")
     assert app.invite({"email": "alice@fabrikam.com", "redirectUrl": "https://portal.contoso.com/other"}).status == 201
     assert app.invite({"email": "bob@fabrikam.com", "redirectUrl": "https://www.contoso.com/"}).status == 403
+    # Microsoft's My Apps (the portal's bulk template names it) is allowed by default too
+    assert app.invite({"email": "carol@fabrikam.com", "redirectUrl": "https://myapps.microsoft.com"}).status == 201
 
 
 def test_allowed_redirect_hosts_take_patterns(app):
