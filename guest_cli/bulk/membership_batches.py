@@ -217,7 +217,7 @@ class MembershipBatcher:
         references = [f"{self.graph.base_url}/directoryObjects/{item.user_id}" for item in items]
         self.binds += 1
         try:
-            self.graph.request("PATCH", f"/groups/{group_id}", body={"members@odata.bind": references},
+            self.graph.request("PATCH", f"/groups/{quote(group_id, safe='')}", body={"members@odata.bind": references},
                                budget=CallBudget(BATCH_BUDGET_SECONDS, self._clock))
         except (GraphError, CredentialError) as failure:
             error = failure if isinstance(failure, GraphError) else GraphError(None, failure.code, failure.message)
