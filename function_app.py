@@ -23,6 +23,27 @@ def invite(req: func.HttpRequest, memberships: func.Out[typing.List[str]]) -> fu
     return bindings.invite_http(req, memberships)
 
 
+# An invitation's status record (docs/api.md "Status"): with the function key, or through the signed status link that
+# a 202 answer's Location carries (anonymous route: the link itself is the credential, shared/status_links.py).
+@app.function_name("invitation_status")
+@app.route(route="invitations/{requestId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def invitation_status(req: func.HttpRequest) -> func.HttpResponse:
+    return bindings.invitation_status(req, signed=False)
+
+
+@app.function_name("invitation_status_link")
+@app.route(route="invitations/{requestId}/status", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def invitation_status_link(req: func.HttpRequest) -> func.HttpResponse:
+    return bindings.invitation_status(req, signed=True)
+
+
+# Daily at 03:17 UTC: delete status records past their retention (shared/status.py RETENTION_DAYS).
+@app.function_name("sweep_invitation_status")
+@app.timer_trigger(arg_name="timer", schedule="0 17 3 * * *", run_on_startup=False)
+def sweep_invitation_status(timer: func.TimerRequest) -> None:
+    bindings.sweep_invitation_status()
+
+
 @app.function_name("add_membership")
 @app.queue_trigger(arg_name="msg", queue_name="group-memberships", connection=STORAGE)
 @app.queue_output(arg_name="poison", queue_name="group-memberships-poison", connection=STORAGE)

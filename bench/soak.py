@@ -10,6 +10,11 @@ requests 429 with Retry-After, 5% 503, drops 2% of connections (half before the 
 it was applied) and answers 1% after the client's read timeout; a new user stays invisible to membership writes
 for 0-120 simulated seconds. The app's own waits move the simulated clock, so minutes of lag pass in no time.
 
+A wait (replication lag, 429/503 past the invocation's budget) puts the message back with a visibility delay through
+the app's storage account (Azurite: ``--storage``, default ``AzureWebJobsStorage`` or UseDevelopmentStorage=true); the
+model takes it off Azurite and makes it visible after that delay on the simulated clock (bench.host_model.PutBack).
+The report gives directory writes per membership (goal, issue 17: <= 1.1 for new guests under lag).
+
 The client's read timeout is ``shared.graph.READ_TIMEOUT`` (20 s); the soak builds the app's Graph client with 1 s
 (``runtime.Timing.graph_read_timeout``) so a slow answer costs one real second instead of twenty. The report's
 :meth:`SoakReport.problems` lists every violated guarantee; the script exits 1 when there is one.
@@ -32,7 +37,15 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.graph_probe import GraphProbe
-from bench.host_model import QueueModel, app_settings, invite, membership_handler, queue_settings, simulated_timing
+from bench.host_model import (
+    PutBack,
+    QueueModel,
+    app_settings,
+    invite,
+    membership_handler,
+    queue_settings,
+    simulated_timing,
+)
 from bench.soak_report import Onboarding, SoakReport, account
 from shared import runtime
 from simulator import Fault, Simulator
@@ -116,17 +129,20 @@ def call_invite(sim: Simulator, onboarding: Onboarding) -> None:
         sim.clock.advance(float(retry_after) if retry_after else 7.5 * 2 ** attempt)
 
 
-def run_soak(sim: Simulator, config: SoakConfig) -> SoakReport:
-    """Run the soak against a started simulator whose CA the process trusts; return the accounting."""
+def run_soak(sim: Simulator, config: SoakConfig, storage: str) -> SoakReport:
+    """Run the soak against a started simulator whose CA the process trusts, with ``storage`` (an Azurite
+    connection string) as the app's storage account; return the accounting."""
     rng = random.Random(config.seed)
     groups, onboardings = population(sim, config, rng)
     max_dequeue_count, visibility_timeout = queue_settings()
-    timing = replace(simulated_timing(sim), graph_read_timeout=SOAK_READ_TIMEOUT)
-    runtime.reset(environ=app_settings(sim, ALLOWED_GROUP_IDS=",".join(groups)), timing=timing)
+    put_back = PutBack(storage)
+    timing = replace(simulated_timing(sim), graph_read_timeout=SOAK_READ_TIMEOUT, queue_delay=put_back.record)
+    runtime.reset(environ=app_settings(sim, ALLOWED_GROUP_IDS=",".join(groups), AzureWebJobsStorage=storage),
+                  timing=timing)
     probe = GraphProbe(runtime.graph().session)
     queue = QueueModel(sim.clock, max_dequeue_count, visibility_timeout)
     poison: list[str] = []
-    handler = membership_handler(poison)
+    handler = membership_handler(poison, put_back, queue)
     faults = add_faults(sim, config)
     started, simulated_start = time.monotonic(), sim.clock.now()
     try:
@@ -149,6 +165,7 @@ def run_soak(sim: Simulator, config: SoakConfig) -> SoakReport:
     if faults["slow"].hits:
         time.sleep(config.slow_latency)  # let the last late answer land: its effects belong in the accounting
     report = account(sim, onboardings, queue, poison, probe)
+    report.put_back_missing = put_back.missing
     report.fault_hits = {name: fault.hits for name, fault in faults.items()}
     report.real_seconds = time.monotonic() - started
     report.simulated_seconds = sim.clock.now() - simulated_start
@@ -159,11 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--onboardings", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--storage", default=os.environ.get("AzureWebJobsStorage") or "UseDevelopmentStorage=true",  # noqa: SIM112
+                        help="the app's storage account (Azurite): waiting messages are put back through it")
     args = parser.parse_args(argv)
     logging.getLogger().addHandler(logging.NullHandler())  # the app logs every retry; the summary is enough here
     with Simulator(random_seed=args.seed) as sim:
         os.environ["REQUESTS_CA_BUNDLE"] = str(sim.ca_path)
-        report = run_soak(sim, SoakConfig(onboardings=args.onboardings, seed=args.seed))
+        report = run_soak(sim, SoakConfig(onboardings=args.onboardings, seed=args.seed), args.storage)
         runtime.reset()
     print(report.summary())
     problems = report.problems()

@@ -148,6 +148,7 @@ var poisonQueueNames = [
 var tableNames = [
   'sharepointstate'
   'guestgrants'
+  'invitationstatus'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {

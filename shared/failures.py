@@ -52,6 +52,12 @@ CACHED_ROLES_NOTE = (
     "token without it for up to 24 h. Once the role shows in the token (python cli.py doctor), re-drive what failed "
     "meanwhile: python cli.py poison requeue group-memberships-poison --all (and guest-invitations-poison).")
 
+# Retry verdicts that are waits, not faults: Graph asked us to come back (throttled, busy) or the new guest is not
+# visible yet. A queue door puts such a message back with a visibility delay and the invocation succeeds; any other
+# retry verdict (identity platform, storage, a credential or setting, a bug) is a fault the host redelivers.
+WAIT_KINDS = frozenset({"replication-lag", "graph-throttled", "graph-unavailable"})
+LAG_BACKOFF_MAX_SECONDS = 600  # the lag backoff doubles per try (2, 4, 8 … s) up to this
+
 DEFAULT_RETRY_SECONDS = 30
 # Answers seen while a new object replicates (MGDC api/group-post-members.md; the eventual consistency guidance).
 # Matched on meaning, not one spelling: "(the added object) references do not / don't / does not exist" (the
@@ -92,6 +98,21 @@ class Verdict:
     def lag(self) -> bool:
         """Retry because a new guest is not yet visible to writes (worth short in-call waits)."""
         return self.problem is not None and self.problem.kind == "replication-lag"
+
+    @property
+    def wait(self) -> bool:
+        """Retry because Graph asked to wait or the guest is not visible yet: a wait, not a fault (WAIT_KINDS)."""
+        return self.retry and self.problem is not None and self.problem.kind in WAIT_KINDS
+
+    def wait_seconds(self, attempts: int, lag_estimate: float = 0.0) -> int:
+        """How long to wait before the next try after ``attempts`` tries: the Retry-After Graph sent (kept in
+        ``after``); for replication lag at least the lag backoff, which doubles per try (2, 4, 8 … 600 s), and at
+        least ``lag_estimate`` (the lag the process has learned to expect for a new guest: shared.lag)."""
+        after = self.after or DEFAULT_RETRY_SECONDS
+        if self.lag:
+            backoff = min(2 ** max(1, attempts), LAG_BACKOFF_MAX_SECONDS)
+            return max(after, backoff, math.ceil(min(lag_estimate, LAG_BACKOFF_MAX_SECONDS)))
+        return after
 
     def final(self, attempts: int, max_attempts: int) -> Verdict:
         """This verdict for a door that redelivers: a retry on the last delivery gives up, keeping its reason."""

@@ -111,6 +111,8 @@ def _membership(admitted: Admitted, group_id: str, source: dict[str, Any] | None
         message["accessUntil"] = utc_text(admitted.until)
         if admitted.person.invited:  # offboarding acts only on guests this app invited (docs/lifecycle.md)
             message["invitedByApp"] = True
+    if admitted.person.invited:  # invited just now: the worker waits the learned replication delay (shared.lag)
+        message["newGuest"] = True
     if source is not None:
         message["source"] = source
     return message

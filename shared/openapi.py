@@ -75,10 +75,13 @@ PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
             "in requiredPermission; the tenant's or cross-tenant access settings forbid invitations, named in "
             "blockedBy): an operator must act.",
             ("graph-permission-missing", "invitations-blocked", "graph-refused", "credential-refused")),
-    "503": ("Microsoft Graph or the identity platform is unavailable, the app is misconfigured, or a new guest is "
-            "not yet visible to set sponsors on; retry after Retry-After.",
-            ("graph-unavailable", "identity-unavailable", "not-configured", "replication-lag")),
+    "503": ("Microsoft Graph, the identity platform or the app's storage is unavailable, the app is misconfigured, "
+            "or a new guest is not yet visible to set sponsors on; retry after Retry-After.",
+            ("graph-unavailable", "identity-unavailable", "not-configured", "replication-lag", "storage-unavailable")),
 }
+# The status operation's own problems (GET /invitations/{requestId}).
+STATUS_PROBLEMS = ("invitation-not-found", "status-link-invalid")
+PREFER_HEADER = "Prefer"
 RETRY_AFTER_STATUSES = ("429", "503")
 
 
@@ -103,11 +106,14 @@ def openapi_document(host: str = PLACEHOLDER_HOST) -> dict[str, Any]:
                             "description": "A function key of the app (Azure portal: the function's Function Keys)."},
         },
         "security": [{"functionKey": []}],
-        "paths": {"/invitations": {"post": _invite_operation()}},
+        "paths": {"/invitations": {"post": _invite_operation()},
+                  "/invitations/{requestId}": {"get": _status_operation()}},
         "definitions": {
             "InvitationRequest": _request_schema(),
             "InvitationResult": _result_schema(),
             "GroupStatus": _group_status_schema(),
+            "InvitationStatus": _status_schema(),
+            "GroupProgress": _group_progress_schema(),
             "Problem": _problem_schema(),
             "FieldError": _field_error_schema(),
         },
@@ -164,6 +170,10 @@ def _invite_operation() -> dict[str, Any]:
         "200": {"description": "Already in the directory: no invitation was sent; groups are queued all the same.",
                 "schema": {"$ref": "#/definitions/InvitationResult"}, "headers": _request_id_header()},
     }
+    responses["202"] = {
+        "description": "Accepted (with Prefer: respond-async and at least one group): poll Location until it answers "
+                       "200; Logic Apps and Power Automate do so by themselves.",
+        "schema": {"$ref": "#/definitions/InvitationResult"}, "headers": {**_request_id_header(), **_poll_headers()}}
     for status, (description, _) in PROBLEM_ANSWERS.items():
         responses[status] = {"description": description, "schema": {"$ref": "#/definitions/Problem"},
                              "headers": _request_id_header()}
@@ -183,8 +193,87 @@ def _invite_operation() -> dict[str, Any]:
              "pattern": REQUEST_ID_PATTERN, "maxLength": 128, "x-ms-summary": "Correlation ID",
              "x-ms-visibility": "internal",
              "description": "Correlation id echoed as requestId when the body has none."},
+            {"name": PREFER_HEADER, "in": "header", "required": False, "type": "string", "enum": ["respond-async"],
+             "x-ms-summary": "Wait Until Every Group Is Done", "x-ms-visibility": "advanced",
+             "description": "respond-async: answer 202 and let the caller poll the status (Location) until every "
+                            "group is added or failed."},
         ],
         "responses": responses,
+    }
+
+
+def _poll_headers() -> dict[str, Any]:
+    return {"Location": {"type": "string", "description": "The status link to poll (signed; needs no key)."},
+            "Retry-After": {"type": "integer", "description": "Seconds to wait before polling."}}
+
+
+def _status_operation() -> dict[str, Any]:
+    problem = {"$ref": "#/definitions/Problem"}
+    return {
+        "operationId": "GetInvitationStatus",
+        "summary": "Get an invitation's status",
+        "description": "What happened to an accepted request, group by group: queued, added, already_member, or "
+                       "failed with Graph's reason. Kept 30 days after the last change.",
+        "x-ms-visibility": "advanced",
+        "parameters": [{"name": "requestId", "in": "path", "required": True, "type": "string",
+                        "pattern": REQUEST_ID_PATTERN, "maxLength": 128, "x-ms-summary": "Request ID",
+                        "description": "The requestId of the invitation's answer."}],
+        "responses": {
+            "200": {"description": "Every group is done (added or already a member) or failed.",
+                    "schema": {"$ref": "#/definitions/InvitationStatus"}, "headers": _request_id_header()},
+            "202": {"description": "A group is still queued: poll Location after Retry-After.",
+                    "schema": {"$ref": "#/definitions/InvitationStatus"},
+                    "headers": {**_request_id_header(), **_poll_headers()}},
+            "404": {"description": "No record for this requestId (never accepted, or expired).", "schema": problem,
+                    "headers": _request_id_header()},
+            "503": {"description": "The app's storage is unavailable; retry after Retry-After.", "schema": problem,
+                    "headers": {**_request_id_header(),
+                                "Retry-After": {"type": "integer", "description": "Seconds to wait."}}},
+            "default": {"description": "An unexpected error, logged under requestId.", "schema": problem},
+        },
+    }
+
+
+def _status_schema() -> dict[str, Any]:
+    string = {"type": "string"}
+    return {
+        "type": "object",
+        "required": ["requestId", "status", "groups"],
+        "properties": {
+            "requestId": {**string, "x-ms-summary": "Request ID"},
+            "status": {**string, "enum": ["pending", "succeeded", "failed"], "x-ms-summary": "Overall Status",
+                       "description": "pending while a group is queued; failed when a group failed; else succeeded."},
+            "email": {**string, "x-nullable": True, "x-ms-summary": "Email Address"},
+            "userId": {**string, "x-nullable": True, "x-ms-summary": "User ID"},
+            "invited": {"type": "boolean", "x-nullable": True, "x-ms-summary": "Invited"},
+            "source": {**string, "x-nullable": True, "x-ms-summary": "Source",
+                       "description": "The door that accepted it: http, queue or sharepoint."},
+            "createdAt": {**string, "x-nullable": True, "x-ms-summary": "Accepted At"},
+            "groups": {"type": "array", "items": {"$ref": "#/definitions/GroupProgress"}, "x-ms-summary": "Groups"},
+        },
+    }
+
+
+def _group_progress_schema() -> dict[str, Any]:
+    string = {"type": "string"}
+    return {
+        "type": "object",
+        "required": ["groupId", "status", "attempts"],
+        "properties": {
+            "groupId": {**string, "format": "uuid", "x-ms-summary": "Group ID"},
+            "status": {**string, "enum": ["queued", "added", "already_member", "failed"], "x-ms-summary": "Status"},
+            "attempts": {"type": "integer", "x-ms-summary": "Attempts"},
+            "updatedAt": {**string, "x-nullable": True, "x-ms-summary": "Updated At"},
+            "nextAttemptAt": {**string, "x-ms-summary": "Next Attempt At",
+                              "description": "While queued after a wait: when the next try is due."},
+            "waitingFor": {**string, "x-ms-summary": "Waiting For",
+                           "description": "replication-lag, graph-throttled or graph-unavailable."},
+            "problem": {"type": "object", "x-ms-summary": "Problem",
+                        "description": "Why it failed: type, status, code, graphRequestId, message.",
+                        "properties": {"type": string, "status": {"type": "integer", "x-nullable": True},
+                                       "code": string, "graphRequestId": {**string, "x-nullable": True},
+                                       "message": string}},
+        },
     }
 
 
@@ -248,6 +337,7 @@ def _group_status_schema() -> dict[str, Any]:
 
 def _problem_schema() -> dict[str, Any]:
     kinds = [TYPE_PREFIX + kind for _, problem_kinds in PROBLEM_ANSWERS.values() for kind in problem_kinds]
+    kinds += [TYPE_PREFIX + kind for kind in STATUS_PROBLEMS]
     kinds.append(TYPE_PREFIX + "internal-error")  # the "default" answer
     free = {"type": "object", "additionalProperties": True}
     return {

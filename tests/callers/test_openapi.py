@@ -86,8 +86,8 @@ def test_the_request_schema_is_the_field_spec():
 
 
 def test_every_answer_is_documented_with_its_schema():
-    assert set(OPERATION["responses"]) == {"200", "201", "400", "403", "413", "415", "422", "429", "502", "503",
-                                           "default"}
+    assert set(OPERATION["responses"]) == {"200", "201", "202", "400", "403", "413", "415", "422", "429", "502",
+                                           "503", "default"}
     assert {"Retry-After"} <= set(OPERATION["responses"]["429"]["headers"]) & set(
         OPERATION["responses"]["503"]["headers"])
 
@@ -228,9 +228,37 @@ def test_documented_defaults_hold(app):
 def test_success_answers_match_the_result_schema(app):
     created = app.invite({"email": "new@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
     existing = app.invite({"email": PENDING_GUEST_MAIL, "groupIds": [PARTNERS_GROUP_ID]})
-    assert (created.status, existing.status) == (201, 200)
+    accepted = app.invite({"email": PENDING_GUEST_MAIL, "groupIds": [PARTNERS_GROUP_ID]},
+                          headers={"Prefer": "respond-async"})
+    assert (created.status, existing.status, accepted.status) == (201, 200, 202)
     assert_answer_matches_document(created)
     assert_answer_matches_document(existing)
+    assert_answer_matches_document(accepted)
+
+
+def test_the_status_answers_match_the_status_schema(app):
+    status_op = DOC["paths"]["/invitations/{requestId}"]["get"]
+    app.configure(simulated_waits=True)
+    created = app.invite({"email": "new@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID, FALCON_GROUP_ID]})
+    request_id = created.body["requestId"]
+
+    def get(request_id: str):
+        called = app.host.http("invitation_status", "GET", f"https://x/api/invitations/{request_id}",
+                               route_params={"requestId": request_id})
+        called.raise_error()
+        return called.response
+
+    answers = {202: get(request_id)}
+    for message in created.messages:
+        app.deliver_until_settled(message)
+    answers[200] = get(request_id)
+    answers[404] = get("nope")
+    assert {status: response.status_code for status, response in answers.items()} == {202: 202, 200: 200, 404: 404}
+    for status, response in answers.items():
+        documented = status_op["responses"][str(status)]
+        jsonschema.Draft4Validator(resolved(documented["schema"])).validate(json.loads(response.get_body()))
+        for header in documented.get("headers", {}):
+            assert header in response.headers, (status, header)
 
 
 PROBLEMS = {
@@ -259,7 +287,7 @@ def test_each_documented_problem_is_what_the_handler_answers(app, status):
 
 
 def test_every_documented_problem_status_has_a_probe():
-    assert {int(status) for status in OPERATION["responses"] if status not in ("200", "201", "default")} == set(
+    assert {int(status) for status in OPERATION["responses"] if status not in ("200", "201", "202", "default")} == set(
         PROBLEMS)
 
 

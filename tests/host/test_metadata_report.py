@@ -22,6 +22,12 @@ EXPECTED = {
     "invite_from_queue": ({"type": "queueTrigger", "queueName": "guest-invitations", "connection": STORAGE},
                           {"memberships": "group-memberships", "poison": "guest-invitations-poison"}),
     "openapi": ({"type": "httpTrigger", "route": "openapi.json", "methods": ["GET"], "authLevel": "ANONYMOUS"}, {}),
+    "invitation_status": ({"type": "httpTrigger", "route": "invitations/{requestId}", "methods": ["GET"],
+                           "authLevel": "FUNCTION"}, {}),
+    # Anonymous: the signed status link is the credential (shared/status_links.py), the function key never travels.
+    "invitation_status_link": ({"type": "httpTrigger", "route": "invitations/{requestId}/status", "methods": ["GET"],
+                                "authLevel": "ANONYMOUS"}, {}),
+    "sweep_invitation_status": ({"type": "timerTrigger", "schedule": "0 17 3 * * *"}, {}),
     "health": ({"type": "httpTrigger", "route": "health", "methods": ["GET"], "authLevel": "FUNCTION"}, {}),
     "sharepoint_notifications": ({"type": "httpTrigger", "route": "sharepoint/notifications", "methods": ["POST"],
                                   "authLevel": "FUNCTION"}, {"notifications": "sharepoint-notifications"}),
