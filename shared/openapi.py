@@ -67,13 +67,14 @@ PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
             ("policy-refused",)),
     "413": (f"The body is larger than {MAX_BODY_BYTES} bytes.", ("payload-too-large",)),
     "415": ("The body is not JSON (send Content-Type: application/json, UTF-8).", ("unsupported-media-type",)),
-    "422": ("Microsoft Graph refused to invite this person (verified domain of this tenant, cross-tenant block, "
-            "invitations disabled); graphError has Graph's code and message.", ("invitation-refused",)),
+    "422": ("Microsoft Graph refused to invite this person (e.g. a verified domain of this tenant); graphError has "
+            "Graph's code and message.", ("invitation-refused",)),
     "429": ("Microsoft Graph is throttling the app; retry after Retry-After (Logic Apps' default policy does).",
             ("graph-throttled",)),
     "502": ("Microsoft Graph or the identity platform refused the app itself (e.g. a missing permission, named "
-            "in requiredPermission): an operator must act.",
-            ("graph-permission-missing", "graph-refused", "credential-refused")),
+            "in requiredPermission; the tenant's or cross-tenant access settings forbid invitations, named in "
+            "blockedBy): an operator must act.",
+            ("graph-permission-missing", "invitations-blocked", "graph-refused", "credential-refused")),
     "503": ("Microsoft Graph, the identity platform or the app's storage is unavailable, the app is misconfigured, "
             "or a new guest is not yet visible to set sponsors on; retry after Retry-After.",
             ("graph-unavailable", "identity-unavailable", "not-configured", "replication-lag", "storage-unavailable")),
