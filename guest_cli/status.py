@@ -9,6 +9,7 @@ Exit codes: 0 every group is in (added or already a member); 1 a group failed or
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -34,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--connection-string", metavar="CS",
                         help=f"storage connection string (default: the app's {STORAGE_SETTING} setting, as for "
                              "`cli.py poison`)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the record as GET /api/invitations/{requestId} answers it (one JSON object)")
     parser.set_defaults(handler=run_status)
 
 
@@ -56,7 +59,10 @@ def run_status(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
     if record is None:
         print(f"error: no status record for {request_id}: never accepted, or older than the retention", file=err)
         return EXIT_USAGE
-    print_record(record, out)
+    if getattr(args, "json", False):
+        out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+    else:
+        print_record(record, out)
     return EXIT_OK if record.status == "succeeded" else EXIT_PARTIAL
 
 
@@ -70,6 +76,10 @@ def print_record(record: StatusRecord, out: TextIO) -> None:
         line = f"  {group.group_id}  {group.status:<14} attempts {group.attempts}  updated {group.updated_at}"
         if group.status == "queued" and group.next_attempt_at:
             line += f"  next try {group.next_attempt_at} ({group.waiting_for})"
+        if group.until:
+            line += f"  access until {group.until}"
+        if group.access_ended_at:
+            line += f"  access ended {group.access_ended_at} ({group.access_end_reason})"
         out.write(line + "\n")
         if group.problem:
             problem = group.problem

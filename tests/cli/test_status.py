@@ -70,3 +70,17 @@ def test_an_unreachable_storage_account_exits_3():
                    "EtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
                    "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;")
     assert run(unreachable, "cli-x")[0] == 3
+
+
+def test_json_prints_the_record_as_the_http_api_answers_it(azurite, store):
+    import json
+
+    store.accepted("cli-json", email="oz@fabrikam.com", user_id=MEMBER_USER_ID, invited=True, source="http",
+                   group_ids=[PARTNERS_GROUP_ID], until="2027-01-31T00:00:00Z")
+    store.group("cli-json", PARTNERS_GROUP_ID, status.ADDED, 1)
+    out, err = io.StringIO(), io.StringIO()
+    args = build_parser().parse_args(["status", "cli-json", "--json", "--connection-string", azurite])
+    assert run_status(args, out, err) == 0
+    answer = json.loads(out.getvalue())
+    assert answer == store.read("cli-json").to_dict()
+    assert answer["status"] == "succeeded" and answer["groups"][0]["until"] == "2027-01-31T00:00:00Z"
