@@ -115,6 +115,7 @@ var poisonQueueNames = [
 ]
 var tableNames = [
   'sharepointstate'
+  'inviteclaims'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {

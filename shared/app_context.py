@@ -77,6 +77,13 @@ class AppContext:
                           graphEndpoint=current.graph_endpoint, authorityHost=current.authority_host)
             return self._graph
 
+    def claims(self) -> Any:
+        """The claim store of ``inviteclaims`` (shared.claims.ClaimStore), or None when no storage is configured
+        (only the command line runs so); SettingsError when the storage setting is malformed."""
+        from .claims import claim_store
+
+        return claim_store(self)
+
     def max_dequeue_count(self) -> int:
         """host.json's extensions.queues.maxDequeueCount, read once: the delivery after which the host gives up."""
         with self.lock:

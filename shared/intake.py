@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import app_context
 from .failures import Verdict, judge
 from .graph import GraphClient
 from .logging_setup import log_event
@@ -73,7 +74,9 @@ def admit(request: InvitationRequest, request_id: str, settings: Callable[[], Se
         if refusal:
             return Refused(request_id, judge(refusal), request, log_pii)
         client = graph()
-        person = onboard(request, request_id, current, client, client.budget(budget_seconds))
+        # The claim store is the process's (app_context): every door reaches it here, so none can forget it.
+        person = onboard(request, request_id, current, client, client.budget(budget_seconds),
+                         app_context.current().claims())
     except SettingsError as error:
         log_event("settings.invalid", level=logging.ERROR, requestId=request_id, settings=error.problems)
         return Refused(request_id, judge(error), request, log_pii)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .claims import ClaimStore, invite_once
 from .credentials import CredentialError
 from .failures import problem_for
 from .graph import CallBudget, GraphClient, GraphError
@@ -32,14 +33,24 @@ class Onboarded:
 
 
 def onboard(request: InvitationRequest, request_id: str, settings: Settings, graph: GraphClient,
-            budget: CallBudget) -> Onboarded:
+            budget: CallBudget, claims: ClaimStore | None = None) -> Onboarded:
     """Run the flow; raise the catalogue's Problem (shared.failures) for anything Graph or the identity platform
-    refuses or fails at: only the flow knows which call failed, hence which permission it needs."""
+    refuses or fails at: only the flow knows which call failed, hence which permission it needs.
+
+    A person the lookup did not find is invited under the address's claim (shared.claims), so racing requests
+    from any door or instance send one invitation and answer with its userId; ``claims`` None: no claim (no
+    storage configured)."""
     operation = "lookup"
     try:
         user = _find_user(graph, request.email, budget, request_id)
         invitation = None
-        if user is None or _should_resend(request, user):
+        if user is None:
+            operation = "invite"
+            invitation, user = invite_once(
+                claims, request.email, request_id, settings.invite_claim_seconds, budget.remaining,
+                lambda: _find_user(graph, request.email, budget, request_id),
+                lambda: _invite_once(graph, request, settings, budget, request_id))
+        elif _should_resend(request, user):
             operation = "invite"
             invitation, user = _invite_once(graph, request, settings, budget, request_id)
     except (GraphError, CredentialError) as error:

@@ -24,6 +24,7 @@ SETTING_NAMES = (
     "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
     "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "INVITE_REDIRECT_URL",
     "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "LOG_PII", "AzureWebJobsStorage",
+    "INVITE_CLAIM_SECONDS",
     # Optional; the SharePoint list webhooks check them where they are used (shared/sharepoint/config.py).
     "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID", "SHAREPOINT_CLIENT_STATE", "SHAREPOINT_NOTIFICATION_URL",
 )
@@ -68,6 +69,8 @@ class Settings:
     allowed_email_domains: tuple[str, ...] = ()
     blocked_email_domains: tuple[str, ...] = ()
     log_pii: bool = False
+    # How long a claim on an address holds off other invitations of it (shared/claims.py explains the default).
+    invite_claim_seconds: int = 180
     # SharePoint list webhooks: optional; shared/sharepoint/config.py says which feature needs which.
     sharepoint_site_url: str | None = None
     sharepoint_list_id: str | None = None
@@ -103,6 +106,7 @@ class Settings:
             allowed_email_domains=reader.domains("ALLOWED_EMAIL_DOMAINS"),
             blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
             log_pii=reader.boolean("LOG_PII", default=False),
+            invite_claim_seconds=reader.integer("INVITE_CLAIM_SECONDS", default=180, low=1, high=3600),
             sharepoint_site_url=reader.optional_https_url("SHAREPOINT_SITE_URL"),
             sharepoint_list_id=reader.guid("SHAREPOINT_LIST_ID"),
             sharepoint_client_state=reader.text("SHAREPOINT_CLIENT_STATE"),
@@ -206,6 +210,15 @@ class _Reader:
             return False
         self.fail(name, "is not a boolean (true or false)")
         return default
+
+    def integer(self, name: str, *, default: int, low: int, high: int) -> int:
+        value = self.text(name)
+        if value is None:
+            return default
+        if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+            self.fail(name, f"is not a whole number of seconds from {low} to {high}")
+            return default
+        return int(value)
 
     def domains(self, name: str) -> tuple[str, ...]:
         raw = self.text(name) or ""

@@ -163,7 +163,7 @@ def test_queues_and_table_match_the_architecture_and_the_bindings() -> None:
     bound = set(re.findall(r'queue_name="([^"]+)"', _trigger_sources()))
     assert "sharepoint-notifications" in bound, "the blueprint's bindings are read too"
     assert bound <= set(queues), "every queue a binding uses is created by the template"
-    assert string_array(MAIN.read_text(encoding="utf-8"), "tableNames") == ["sharepointstate"]
+    assert string_array(MAIN.read_text(encoding="utf-8"), "tableNames") == ["sharepointstate", "inviteclaims"]
 
 
 # ---- the reader itself: it must see through comments and strings, and refuse what it cannot read ----
