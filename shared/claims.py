@@ -40,17 +40,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    HttpResponseError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.data.tables import TableClient, UpdateMode
+from typing import TYPE_CHECKING, Any
 
 from .logging_setup import log_event
 from .problems import invitation_in_progress
@@ -59,7 +49,9 @@ from .storage import STORAGE_SETTING, table_service
 TABLE = "inviteclaims"
 ROW_KEY = "invitation"
 DEFAULT_EXPIRY_SECONDS = 180  # > the longest holder: bulk's 120 s row budget + one request's timeouts (above)
-OUTCOME_SECONDS = 900  # a recorded userId answers racers (and lookups missing a guest not yet replicated) this long
+# How long a recorded userId answers racers and requests whose lookup misses a guest Graph has not replicated yet.
+# Short, because it is trusted without a lookup: a guest deleted within it and asked for again would get it back.
+OUTCOME_SECONDS = 300
 WAIT_SECONDS = 10.0  # a racer's wait for the holder's outcome; well inside the HTTP budget (40 s)
 WAIT_MARGIN_SECONDS = 5.0  # what a racer keeps of its budget after waiting (to answer)
 POLL_FIRST, POLL_MAX = 0.1, 1.0  # backoff between reads of a live claim
@@ -67,6 +59,9 @@ PENDING, DONE = "pending", "done"
 # The claim client fails fast: a racer or holder must answer within its door's budget (the SDK default retries ten
 # times with long waits). Fewer retries never double anything: a failed insert is a 503, and the caller retries.
 CLIENT_OPTIONS = {"retry_total": 2, "retry_backoff_factor": 0.5, "connection_timeout": 5, "read_timeout": 10}
+
+if TYPE_CHECKING:  # the SDKs are imported when a claim is first taken: importing the app stays light
+    from azure.data.tables import TableClient
 
 Lookup = Callable[[], "dict | None"]
 Invite = Callable[[], "tuple[dict | None, dict]"]
@@ -101,6 +96,8 @@ class ClaimStore:
     def insert(self, key: str, request_id: str, expiry: float) -> Claim | None:
         """The claim, or None when one exists. One request (plus a Create Table the first time on a fresh account:
         infra creates the table, Azurite starts empty)."""
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
         entity = self._pending(key, request_id, expiry)
         for _ in range(2):
             try:
@@ -113,6 +110,8 @@ class ClaimStore:
         raise ResourceNotFoundError(f"table {TABLE} could not be created")
 
     def read(self, key: str) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+
         try:
             return self.table.get_entity(key, ROW_KEY)
         except ResourceNotFoundError:
@@ -120,6 +119,10 @@ class ClaimStore:
 
     def take_over(self, entity: Any, request_id: str, expiry: float) -> Claim | None:
         """Replace an expired claim with ours; None when another request changed it first (412)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
         key = entity["PartitionKey"]
         try:
             metadata = self.table.update_entity(self._pending(key, request_id, expiry), mode=UpdateMode.REPLACE,
@@ -136,6 +139,10 @@ class ClaimStore:
     def record(self, claim: Claim, user: dict, request_id: str) -> None:
         """The outcome on our claim (ETag-guarded: a claim taken over after our expiry is not ours to write).
         Failures are logged only: the claim then expires and the next taker looks the person up first."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
         entity = {"PartitionKey": claim.key, "RowKey": ROW_KEY, "State": DONE, "Holder": request_id[:100],
                   "ExpiresAt": self.now() + dt.timedelta(seconds=OUTCOME_SECONDS), "UserId": user.get("id") or "",
                   "UserType": user.get("userType") or "", "Status": user.get("externalUserState") or ""}
@@ -148,6 +155,9 @@ class ClaimStore:
 
     def release(self, claim: Claim, request_id: str) -> None:
         """Delete our claim after a failure known not to have invited (racers then try themselves at once)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError
+
         try:
             self.table.delete_entity(claim.key, ROW_KEY, etag=claim.etag,
                                      match_condition=MatchConditions.IfNotModified)

@@ -39,3 +39,15 @@ def test_soak_counts_a_message_the_queue_swallowed_as_lost(soak_sim: Simulator,
     assert report.in_group == 0
     assert len(report.lost) == report.memberships_wanted > 0
     assert any("lost" in problem for problem in report.problems())
+
+
+@pytest.mark.azurite
+def test_racing_duplicates_under_faults_still_send_one_email_and_answer_one_user_id(soak_sim: Simulator,
+                                                                                   azurite: str) -> None:
+    # A third of the new guests asked for by three callers at the same moment (issue 19), claims on Azurite.
+    report = run_soak(soak_sim, SoakConfig(onboardings=40, seed=62, racing=0.34, storage=azurite))
+
+    print(report.summary())
+    assert report.racing_addresses >= 3 and report.racers == 3 * report.racing_addresses
+    assert report.problems() == []
+    assert report.duplicate_emails == [] and report.racers_disagreeing == []
