@@ -11,7 +11,9 @@ it was applied) and answers 1% after the client's read timeout; a new user stays
 for 0-120 simulated seconds. The app's own waits move the simulated clock, so minutes of lag pass in no time.
 With ``--racing`` (and Azurite: ``--storage`` or ``AzureWebJobsStorage``), that share of the new guests is asked
 for by ``racers`` callers at the same moment (threads), as two Logic App runs, a queue message and a SharePoint row
-for one person would: the claim per address (shared/claims.py) must still give one email and one userId.
+for one person would: the claim per address (shared/claims.py) must still give one invitation (no address has an
+invitation POST applied by two requests) and one userId. ``--repeat-email always`` makes the simulator email every
+repeat invitation, so any second POST also shows as a duplicate email.
 
 The client's read timeout is ``shared.graph.READ_TIMEOUT`` (20 s); the soak builds the app's Graph client with 1 s
 (``runtime.Timing.graph_read_timeout``) so a slow answer costs one real second instead of twenty. The report's
@@ -61,6 +63,7 @@ class SoakConfig:
     groups: int = 6
     kinds: dict[str, float] = field(default_factory=lambda: {"new": 0.5, "guest": 0.25, "member": 0.25})
     racing: float = 0.0  # share of new guests asked for by several callers at once (needs ``storage``)
+    repeat_email: str | None = None  # the simulator's repeat_invitation_email ("never", "pending", "always")
     racers: int = 3  # callers per racing address
     storage: str | None = None  # AzureWebJobsStorage (Azurite): where the claims per address live
 
@@ -167,8 +170,8 @@ def run_soak(sim: Simulator, config: SoakConfig) -> SoakReport:
     if config.racing and not config.storage:
         raise ValueError("racing duplicates need storage for the claims: give SoakConfig.storage (Azurite)")
     storage = {"AzureWebJobsStorage": config.storage} if config.storage else {}
-    if config.racing:  # a second invitation of one address WOULD email again: only the claim prevents it
-        sim.graph.repeat_invitation_email = "always"
+    if config.repeat_email:  # "always": a second invitation of one address WOULD email again
+        sim.graph.repeat_invitation_email = config.repeat_email
     if config.storage:  # a fresh simulated tenant: an earlier run's claims name users this one never had
         from azure.data.tables import TableServiceClient
 
@@ -215,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--racing", type=float, default=0.0,
                         help="share of new guests asked for by 3 callers at once (needs --storage)")
+    parser.add_argument("--repeat-email", choices=("never", "pending", "always"),
+                        help="whether the simulator emails a repeat invitation (default: its own, never)")
     parser.add_argument("--storage", default=os.environ.get("AzureWebJobsStorage"),  # noqa: SIM112 (host's name)
                         help="AzureWebJobsStorage connection string (Azurite) for the claims per address")
     args = parser.parse_args(argv)
@@ -222,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     with Simulator(random_seed=args.seed) as sim:
         os.environ["REQUESTS_CA_BUNDLE"] = str(sim.ca_path)
         report = run_soak(sim, SoakConfig(onboardings=args.onboardings, seed=args.seed, racing=args.racing,
-                                          storage=args.storage))
+                                          storage=args.storage, repeat_email=args.repeat_email))
         runtime.reset()
     print(report.summary())
     problems = report.problems()

@@ -44,10 +44,13 @@ def test_soak_counts_a_message_the_queue_swallowed_as_lost(soak_sim: Simulator,
 @pytest.mark.azurite
 def test_racing_duplicates_under_faults_still_send_one_email_and_answer_one_user_id(soak_sim: Simulator,
                                                                                    azurite: str) -> None:
-    # A third of the new guests asked for by three callers at the same moment (issue 19), claims on Azurite.
+    # A third of the new guests asked for by three callers at the same moment (issue 19), claims on Azurite. The
+    # simulator's repeat-email mode stays its default: "always" would also count a single request's second POST
+    # after a lost answer (shared/onboarding.py), which the faults here make happen at random; what the claim
+    # guarantees is that no address has an invitation applied by two requests, whatever Graph emails.
     report = run_soak(soak_sim, SoakConfig(onboardings=40, seed=62, racing=0.34, storage=azurite))
 
     print(report.summary())
     assert report.racing_addresses >= 3 and report.racers == 3 * report.racing_addresses
     assert report.problems() == []
-    assert report.duplicate_emails == [] and report.racers_disagreeing == []
+    assert report.raced_invitations == [] and report.duplicate_emails == [] and report.racers_disagreeing == []
