@@ -7,15 +7,25 @@ The plan lists the HTTP bodies; each HTTP ``invite`` invocation is followed by o
 message it output. Prints one JSON line: the invite handler's overhead per call (its time minus the time its
 Graph requests took, measured by :class:`bench.graph_probe.GraphProbe`), and VmRSS after the middle and the last
 invocation plus VmHWM (the peak), from /proc/self/status.
+
+Logging is on as deployed (host.json: Information): the root logger at INFO with a handler that formats every
+record, as the Python worker does before sending it to the host. The plan's ``cpu_bodies`` (single thread only)
+then measure the client CPU of each invite (``time.thread_time``) in alternating blocks: half with the Graph
+session's ``trust_env`` off (as shipped: environment read once) and on (requests' default: proxies looked up per
+request), half with logging at Information and off.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
+import os
+import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -82,9 +92,86 @@ class Worker:
                 self.handler(QueueMessage(id=f"m-{number}", body=message.encode("utf-8"), dequeue_count=1))
 
 
+class HostLogHandler(logging.Handler):
+    """Stands in for the worker's log channel: formats each record (the worker sends the text to the host over
+    gRPC) and keeps the last few, so the cost of producing a log line is paid and nothing grows."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.sent: collections.deque[str] = collections.deque(maxlen=100)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sent.append(self.format(record))
+        self.count += 1
+
+
+def production_logging(level: str) -> HostLogHandler | None:
+    """host.json's logLevel (Information) on the root logger, as the worker sets it; "off" for comparison."""
+    root = logging.getLogger()
+    if level == "off":
+        root.addHandler(logging.NullHandler())
+        root.setLevel(logging.CRITICAL)
+        return None
+    handler = HostLogHandler()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
+
+
+def paired_cpu(bodies: list[bytes], block: int, switch: Callable[[bool], None]) -> dict:
+    """Client CPU per invite (ms, ``time.thread_time``) in blocks of ``block`` invites, alternating ``switch(False)``
+    (as shipped) and ``switch(True)`` (the alternative); the order flips each pair, so drift in the machine's load
+    falls on both, and the ratio shipped / alternative is taken per pair (median of the pairs' ratios)."""
+    per_mode: dict[bool, list[float]] = {False: [], True: []}
+    ratios = []
+    pairs = len(bodies) // (2 * block)
+    for pair in range(pairs):
+        medians = {}
+        for index, alternative in enumerate((False, True) if pair % 2 == 0 else (True, False)):
+            switch(alternative)
+            start = (2 * pair + index) * block
+            spent = []
+            for body in bodies[start:start + block]:
+                before = time.thread_time()
+                invite(body)
+                spent.append((time.thread_time() - before) * 1000)
+            medians[alternative] = statistics.median(spent)
+            per_mode[alternative] += spent
+        ratios.append(medians[False] / medians[True])
+    switch(False)
+    if not ratios:
+        return {"pairs": 0}
+    return {"pairs": pairs, "ratio_median": statistics.median(ratios),
+            "shipped_ms": statistics.median(per_mode[False]), "alternative_ms": statistics.median(per_mode[True])}
+
+
+def trust_env_switch() -> Callable[[bool], None]:
+    """The Graph session as shipped (environment read once) or with requests' default ``trust_env`` (proxies looked
+    up in the environment on every request): the session before issue 17."""
+    session = runtime.graph().session
+    shipped_proxies = dict(session.proxies)
+
+    def switch(per_request: bool) -> None:
+        session.trust_env = per_request
+        session.proxies = {} if per_request else dict(shipped_proxies)
+
+    return switch
+
+
+def logging_switch() -> Callable[[bool], None]:
+    """The worker's logging at Information (as deployed) or off (the former bench)."""
+    root = logging.getLogger()
+
+    def switch(off: bool) -> None:
+        root.setLevel(logging.CRITICAL if off else logging.INFO)
+
+    return switch
+
+
 def main() -> None:
-    logging.getLogger().addHandler(logging.NullHandler())
     plan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    log_handler = production_logging(plan.get("logging", "information"))
     bodies = [json.dumps(body).encode("utf-8") for body in plan["bodies"]]
     threads = int(plan.get("threads", 1))
     worker = Worker(int(plan["invocations"]), single_thread=threads == 1)
@@ -99,8 +186,17 @@ def main() -> None:
             thread.start()
         for thread in pool:
             thread.join()
+    final = memory_kib()
+    log_records = log_handler.count if log_handler else 0  # the N invocations' records, before the CPU pairs
+    probe.detach()
+    cpu_bodies = [json.dumps(b).encode("utf-8") for b in plan.get("cpu_bodies", [])]
+    half, block = len(cpu_bodies) // 2, int(plan.get("block", 20))
+    cpu = paired_cpu(cpu_bodies[:half], block, trust_env_switch())
+    logging_cpu = paired_cpu(cpu_bodies[half:], block, logging_switch()) if log_handler else {"pairs": 0}
     print(json.dumps({"invocations": worker.count, "overheads_ms": worker.overheads_ms, "statuses": worker.statuses,
-                      "rss": worker.rss, "final": memory_kib(), "poison": len(worker.poison)}))
+                      "rss": worker.rss, "final": final, "poison": len(worker.poison), "cpu": cpu,
+                      "logging_cpu": logging_cpu,
+                      "log_records": log_records, "environment_size": len(os.environ)}))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
 """Performance figures against the simulator, printed as a table (docs/performance.md says how to read them).
 
-    .venv/bin/python bench/run.py [--invocations 1000] [--cold-rounds 9] [--bulk run|skip]
+    .venv/bin/python bench/run.py [--invocations 1000] [--runs 5] [--cold-rounds 9] [--bulk run|skip]
+
+Timed figures are taken ``--runs`` times (a fresh simulator per worker run) and shown as median (min-max); the
+workers log as deployed (host.json: Information) unless ``--logging off``.
 
 - Graph round trips per onboarding (HTTP invite + the membership invocations it queues), counted by the simulator;
-- token fetches and TLS connections to Graph per N invocations in one worker process (1 thread, then 4);
+- token fetches and TLS connections to Graph per N invocations in one worker process (1, 4, 12 and 16 threads);
+- client CPU per invite with the Graph session's environment read once vs requests' per-request lookup (paired);
 - the invite handler's overhead (its time minus its Graph requests' time, simulator at zero added latency);
 - cold start: ``import function_app`` + settings, as a ratio to importing azure.functions + msal + requests;
 - the worker's RSS after N/2 and N invocations and its peak;
@@ -18,6 +22,7 @@ import logging
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +31,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cold_start import cold_start
+from bench.cold_start import cold_start, heaviest_imports
 from bench.host_model import ROOT, app_settings, invite, membership_handler
 from shared import runtime
 from simulator import Simulator
@@ -59,31 +64,45 @@ def round_trips(sim: Simulator) -> list[Row]:
     return rows
 
 
-def worker_run(sim: Simulator, invocations: int, threads: int) -> dict:
-    """One worker process doing ``invocations`` invocations; the simulator's own counts added."""
-    groups = [sim.graph.add_group(f"Worker group {n}")["id"] for n in range(3)]
+THREADS = (1, 4, 12, 16)
+
+
+def plan_bodies(sim: Simulator, count: int, tag: str) -> list[dict]:
+    """Invite bodies: new guests and existing members alternately, one of 3 groups each."""
+    groups = [sim.graph.add_group(f"Worker group {tag}{n}")["id"] for n in range(3)]
     bodies = []
-    for number in range(invocations):
+    for number in range(count):
         if number % 2:
-            email = f"w{threads}.member{number}@{sim.tenant_domain}"
+            email = f"{tag}.member{number}@{sim.tenant_domain}"
             sim.graph.add_user(email)
         else:
-            email = f"w{threads}.guest{number}@partner{number % 5}.example"
+            email = f"{tag}.guest{number}@partner{number % 5}.example"
         bodies.append({"email": email, "groupIds": [groups[number % 3]]})
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as plan:
-        json.dump({"bodies": bodies, "invocations": invocations, "threads": threads}, plan)
-    sim.stats.reset()
-    environment = {**os.environ, **app_settings(sim), "REQUESTS_CA_BUNDLE": str(sim.ca_path)}
-    try:
-        output = subprocess.run(  # noqa: S603 (our own interpreter, fixed code)
-                  [sys.executable, "-m", "bench.invocations", plan.name], cwd=ROOT, env=environment,
-                                capture_output=True, text=True, check=True).stdout
-    finally:
-        os.unlink(plan.name)
-    result = json.loads(output.strip().splitlines()[-1])
-    result["token_fetches"] = sim.stats.count(service="login", route="token")
-    result["connections"] = sim.stats.connections["graph"]
-    result["graph_calls"] = sim.stats.count(service="graph")
+    return bodies
+
+
+def worker_run(invocations: int, threads: int, *, cpu_invites: int = 0, log_level: str = "information",
+               settings: dict[str, str] | None = None) -> dict:
+    """One worker process doing ``invocations`` invocations (then ``cpu_invites`` invites for the trust_env
+    pairs) against a fresh simulator; the simulator's own counts added."""
+    with Simulator() as sim:
+        sim.throttling = False  # the worker runs measure the app, not Graph's invitation limit
+        plan = {"bodies": plan_bodies(sim, invocations, f"w{threads}"), "invocations": invocations,
+                "threads": threads, "cpu_bodies": plan_bodies(sim, cpu_invites, "cpu"), "logging": log_level}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as plan_file:
+            json.dump(plan, plan_file)
+        sim.stats.reset()
+        environment = {**os.environ, **app_settings(sim), "REQUESTS_CA_BUNDLE": str(sim.ca_path), **(settings or {})}
+        try:
+            output = subprocess.run(  # noqa: S603 (our own interpreter, fixed code)
+                      [sys.executable, "-m", "bench.invocations", plan_file.name], cwd=ROOT, env=environment,
+                                    capture_output=True, text=True, check=True).stdout
+        finally:
+            os.unlink(plan_file.name)
+        result = json.loads(output.strip().splitlines()[-1])
+        result["token_fetches"] = sim.stats.count(service="login", route="token")
+        result["connections"] = sim.stats.connections["graph"]
+        result["graph_calls"] = sim.stats.count(service="graph")
     return result
 
 
@@ -92,29 +111,97 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def worker_rows(single: dict, pooled: dict, threads: int) -> list[Row]:
+def one_run(invocations: int, cpu_invites: int, cold_rounds: int, log_level: str) -> dict[str, float]:
+    """Every timed or counted figure of one run, by name."""
+    figures: dict[str, float] = {}
+    for threads in THREADS:
+        result = worker_run(invocations, threads, cpu_invites=cpu_invites if threads == 1 else 0,
+                            log_level=log_level)
+        figures[f"connections {threads}"] = result["connections"]  # a count, not a rate: it does not scale with N
+        figures[f"token fetches {threads}"] = result["token_fetches"]
+        if threads == 1:
+            single = result
+    # Before this change the session kept 10 connections: the same 16-thread run with that pool, for comparison.
+    old_pool = worker_run(invocations, 16, log_level=log_level, settings={"GRAPH_CONNECTION_POOL_SIZE": "10"})
+    figures["connections 16 pool 10"] = old_pool["connections"]
     n = single["invocations"]
-    first, overheads = single["overheads_ms"][0], single["overheads_ms"][1:]  # the first call is the cold one
-    p50, p99 = percentile(overheads, 0.50), percentile(overheads, 0.99)
-    rss_mid, rss_end = (single["rss"][str(k)]["VmRSS"] / 1024 for k in (n // 2, n))
-    peak = single["final"]["VmHWM"] / 1024
-    return [
-        (f"token fetches per {n} invocations (1 thread)", str(single["token_fetches"]), "1 per token lifetime",
-         single["token_fetches"] <= 1),
-        (f"token fetches per {pooled['invocations']} invocations ({threads} threads)", str(pooled["token_fetches"]),
-         "1 per token lifetime", pooled["token_fetches"] <= 1),
-        (f"TLS connections to Graph per {n} invocations (1 thread)", str(single["connections"]), "1",
-         single["connections"] <= 1),
-        (f"TLS connections to Graph per {pooled['invocations']} invocations ({threads} threads)",
-         str(pooled["connections"]), f"<= {threads}", pooled["connections"] <= threads),
-        ("invite handler overhead, first (cold) call: imports msal, fetches the token", f"{first:.1f} ms",
+    overheads = single["overheads_ms"][1:]  # the first call is the cold one
+    figures |= {"first": single["overheads_ms"][0], "p50": percentile(overheads, 0.50),
+                "p99": percentile(overheads, 0.99), "rss mid": single["rss"][str(n // 2)]["VmRSS"] / 1024,
+                "rss end": single["rss"][str(n)]["VmRSS"] / 1024, "peak": single["final"]["VmHWM"] / 1024,
+                "log records per invocation": single["log_records"] / n,
+                "environment size": single["environment_size"]}
+    if single["cpu"]["pairs"]:
+        figures |= {"cpu read once": single["cpu"]["shipped_ms"], "cpu per request": single["cpu"]["alternative_ms"],
+                    "cpu ratio": single["cpu"]["ratio_median"]}
+    if single["logging_cpu"]["pairs"]:
+        figures |= {"cpu logging": single["logging_cpu"]["shipped_ms"],
+                    "cpu no logging": single["logging_cpu"]["alternative_ms"],
+                    "logging ratio": single["logging_cpu"]["ratio_median"]}
+    ratio, app_ms, base_ms, _ = cold_start(cold_rounds)
+    figures |= {"cold ratio": ratio, "cold app": app_ms, "cold base": base_ms}
+    return figures
+
+
+def spread(runs: list[dict[str, float]], name: str, form: str = "{:.2f}") -> str:
+    """median (min-max) over the runs."""
+    values = [run[name] for run in runs if name in run]
+    if not values:
+        return "not measured"
+    middle = form.format(statistics.median(values))
+    if len(values) == 1:
+        return middle
+    return f"{middle} ({form.format(min(values))}-{form.format(max(values))})"
+
+
+def worker_rows(runs: list[dict[str, float]], invocations: int, log_level: str = "information") -> list[Row]:
+    """Rows judged on the median run; the spread is shown in the figure."""
+    def median(name: str) -> float:
+        return statistics.median(run[name] for run in runs)
+
+    rows: list[Row] = []
+    for threads in THREADS:
+        rows.append((f"TLS connections to Graph per {invocations} invocations, {threads} thread(s)",
+                     spread(runs, f"connections {threads}", "{:.0f}"), f"<= {threads}",
+                     max(run[f"connections {threads}"] for run in runs) <= threads))
+    rows.append(("  the same, 16 threads, with the former pool of 10 (GRAPH_CONNECTION_POOL_SIZE=10)",
+                 spread(runs, "connections 16 pool 10", "{:.0f}"), "informational", None))
+    rows.append((f"token fetches per {invocations} invocations, 1/4/12/16 threads (max over runs)",
+                 "/".join(str(int(max(run[f"token fetches {t}"] for run in runs))) for t in THREADS),
+                 "1 per token lifetime", all(run[f"token fetches {t}"] <= 1 for run in runs for t in THREADS)))
+    rows += [
+        ("invite handler overhead, first (cold) call: imports msal, fetches the token", spread(runs, "first", "{:.1f}")
+         + " ms", "informational", None),
+        (f"invite handler overhead p50 ({invocations // 2 - 1} warm calls)", spread(runs, "p50") + " ms",
          "informational", None),
-        (f"invite handler overhead p50 ({len(overheads)} warm calls)", f"{p50:.2f} ms", "informational", None),
-        (f"invite handler overhead p99 ({len(overheads)} warm calls)", f"{p99:.2f} ms", "< 5 ms", p99 < 5.0),
-        (f"worker RSS after {n // 2} / {n} invocations", f"{rss_mid:.1f} / {rss_end:.1f} MB", "no growth",
-         rss_end - rss_mid < 1.0),
-        (f"worker peak RSS (VmHWM) after {n} invocations", f"{peak:.1f} MB", "< 100 MB", peak < 100),
+        (f"invite handler overhead p99 ({invocations // 2 - 1} warm calls)", spread(runs, "p99") + " ms", "< 5 ms",
+         median("p99") < 5.0),
+        (f"log records per invocation (worker logging: {log_level})",
+         spread(runs, "log records per invocation"), "informational", None),
+        (f"worker RSS after {invocations // 2} invocations", spread(runs, "rss mid", "{:.1f}") + " MB",
+         "informational", None),
+        (f"worker RSS after {invocations} invocations", spread(runs, "rss end", "{:.1f}") + " MB", "no growth",
+         median("rss end") - median("rss mid") < 1.0),
+        (f"worker peak RSS (VmHWM) after {invocations} invocations", spread(runs, "peak", "{:.1f}") + " MB",
+         "< 100 MB", median("peak") < 100),
+        ("client CPU per invite, environment read once (shipped)", spread(runs, "cpu read once", "{:.3f}") + " ms",
+         "informational", None),
+        ("  (the worker's environment: variables scanned by each proxy lookup)", spread(runs, "environment size",
+         "{:.0f}"), "informational", None),
+        ("client CPU per invite, trust_env on (requests' default)", spread(runs, "cpu per request", "{:.3f}") + " ms",
+         "informational", None),
+        ("  paired ratio read once / per request (median of pairs)", spread(runs, "cpu ratio", "{:.3f}"), "< 1",
+         median("cpu ratio") < 1.0 if "cpu ratio" in runs[0] else None),
+        ("client CPU per invite, logging at Information / off", spread(runs, "cpu logging", "{:.3f}") + " / "
+         + spread(runs, "cpu no logging", "{:.3f}") + " ms", "informational", None),
+        ("  paired ratio Information / off (median of pairs)", spread(runs, "logging ratio", "{:.3f}"),
+         "informational", None),
+        ("cold start: import function_app + settings / azure.functions+msal+requests", spread(runs, "cold ratio")
+         + "x", "<= 1.3x", median("cold ratio") <= 1.3),
+        ("  app / baseline (medians of the rounds)", spread(runs, "cold app", "{:.0f}") + " / "
+         + spread(runs, "cold base", "{:.0f}") + " ms", "informational", None),
     ]
+    return rows
 
 
 def bulk_row(mode: str) -> Row:
@@ -152,30 +239,35 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--invocations", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=5, help="repeat the timed figures; each is shown median (min-max)")
+    parser.add_argument("--cpu-invites", type=int, default=800,
+                        help="invites for the paired CPU figures: half trust_env off/on, half logging on/off "
+                             "(blocks of 20, alternating)")
     parser.add_argument("--cold-rounds", type=int, default=9)
+    parser.add_argument("--logging", choices=("information", "off"), default="information",
+                        help="the worker's logging: host.json's Information (as deployed), or off for comparison")
     parser.add_argument("--bulk", choices=("run", "skip"), default="run",
                         help="run bench/bulk.py (35 s) or take its figure from docs/bulk.md")
     args = parser.parse_args(argv)
-    logging.getLogger().addHandler(logging.NullHandler())
+    logging.getLogger().addHandler(logging.NullHandler())  # this process only counts round trips; workers log
     print(machine())
+    print(f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     rows: list[Row] = []
     with Simulator() as sim:
         os.environ["REQUESTS_CA_BUNDLE"] = str(sim.ca_path)
         rows += round_trips(sim)
         runtime.reset()
-        sim.throttling = False  # the worker runs measure the app, not Graph's invitation limit
-        single = worker_run(sim, args.invocations, 1)
-        pooled = worker_run(sim, args.invocations, args.threads)
-    rows += worker_rows(single, pooled, args.threads)
-    ratio, app_ms, base_ms, top = cold_start(args.cold_rounds)
-    rows.append(("cold start: import function_app + settings / azure.functions+msal+requests",
-                 f"{ratio:.2f}x", "<= 1.3x", ratio <= 1.3))
-    rows.append(("  (medians: app / baseline)", f"{app_ms:.0f} / {base_ms:.0f} ms", "informational", None))
+    runs = []
+    for number in range(args.runs):
+        runs.append(one_run(args.invocations, args.cpu_invites, args.cold_rounds, args.logging))
+        print(f"run {number + 1}/{args.runs} done; load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    rows += worker_rows(runs, args.invocations, args.logging)
     rows.append(bulk_row(args.bulk))
     print_table(rows)
+    print(f"{args.runs} runs, logging {args.logging}; load average at the end: "
+          + " ".join(f"{value:.2f}" for value in os.getloadavg()))
     print("heaviest imports beyond the baseline (cumulative ms):",
-          ", ".join(f"{name} {ms:.1f}" for name, ms in top) or "none")
+          ", ".join(f"{name} {ms:.1f}" for name, ms in heaviest_imports()) or "none")
     return 0 if all(met is not False for *_, met in rows) else 1
 
 

@@ -1,4 +1,5 @@
-"""The command-line door: ``python cli.py <command> …``. Each command is a module here exposing
+"""The command-line door: ``python cli.py <command> …`` in a clone, ``guest-onboarding <command> …`` once installed
+(``pipx install .``: pyproject.toml). Each command is a module here exposing
 ``register(subparsers)``, which adds its parser and sets ``handler`` (``args -> exit code``) as a default.
 
 Exit codes shared by every command: 0 done, 1 done in part (see the output), 2 usage or configuration error,
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import logging
 import sys
+import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TextIO
 
 from shared.logging_setup import LOGGER_NAME
@@ -27,6 +31,22 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REMOTE = 0, 1, 2, 3
+DISTRIBUTION = "guest-onboarding"  # pyproject.toml's [project] name, and the installed command's name
+
+
+def version() -> str:
+    """The version pyproject.toml gives (its one home): from the installed package's metadata, or, when run from a
+    clone that was not installed, from pyproject.toml beside this package."""
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if pyproject.is_file():  # a clone: its own pyproject, even if another version is installed elsewhere
+        try:
+            return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+        except (OSError, ValueError, KeyError):
+            pass
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 @contextmanager
@@ -50,11 +70,13 @@ def settings_refused(problems: Mapping[str, str], err: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    invoked = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
     parser = argparse.ArgumentParser(
-        prog="python cli.py",
+        prog=DISTRIBUTION if invoked.startswith(DISTRIBUTION) else "python cli.py",
         description="Guest onboarding for Microsoft 365: operator and bulk tools.",
         epilog="Exit codes: 0 done, 1 done in part, 2 usage or configuration error, 3 a remote service failed.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

@@ -1,7 +1,9 @@
-"""``python cli.py invite EMAIL [--name] [--group ID …] [--message] [--no-email] [--redirect-url]``: onboard one
-person from the command line through the same intake pipeline as ``POST /api/invitations`` (shared.intake), then
-the group memberships at once, each answer judged by the one failure policy (shared.failures), waiting out Graph's
-replication lag with a visible countdown instead of a queue's redeliveries.
+"""``python cli.py invite EMAIL [--name] [--group ID …] [--message] [--language] [--cc] [--no-email] [--resend]
+[--redirect-url] [--json]``: onboard one person from the command line (the options of Microsoft Graph PowerShell's
+``New-MgInvitation`` that the HTTP API accepts, by their meaning) through the same intake pipeline as
+``POST /api/invitations`` (shared.intake), then the group memberships at once, each answer judged by the one
+failure policy (shared.failures), waiting out Graph's replication lag with a visible countdown instead of a queue's
+redeliveries.
 
 Exit codes: 0 everything asked for is done; 1 the person is in the directory but a group failed; 2 bad arguments,
 settings or policy; 3 Graph or the identity platform refused or failed.
@@ -10,6 +12,7 @@ settings or policy; 3 Graph or the identity platform refused or failed.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -30,7 +33,8 @@ MEMBERSHIP_WINDOW_SECONDS = 15 * 60  # how long to keep retrying a group while t
 FIRST_WAIT_SECONDS = 2.0
 MAX_WAIT_SECONDS = 60.0
 OPTION_NAMES = {"email": "EMAIL", "displayName": "--name", "groupIds": "--group", "message": "--message",
-                "redirectUrl": "--redirect-url", "sendInvitationMessage": "--no-email"}
+                "redirectUrl": "--redirect-url", "sendInvitationMessage": "--no-email",
+                "messageLanguage": "--language", "ccRecipients": "--cc", "resendInvitation": "--resend"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,9 +48,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", help="display name for a new guest")
     parser.add_argument("--group", dest="groups", action="append", default=[], metavar="ID",
                         help="a group to add them to (repeat for several; must be in ALLOWED_GROUP_IDS)")
-    parser.add_argument("--message", help="a custom message in the invitation email")
-    parser.add_argument("--no-email", action="store_true", help="do not email the invitation (share the redeem URL)")
-    parser.add_argument("--redirect-url", help="where the guest lands after redeeming (default INVITE_REDIRECT_URL)")
+    parser.add_argument("--message", help="a custom message in the invitation email (New-MgInvitation "
+                                           "-InvitedUserMessageInfo CustomizedMessageBody)")
+    parser.add_argument("--language", metavar="BCP47",
+                        help="language of the invitation email, e.g. de-DE (MessageLanguage; Graph ignores it when "
+                             "--message is given)")
+    parser.add_argument("--cc", dest="cc", action="append", default=[], metavar="EMAIL",
+                        help="copy this address on the invitation email (CcRecipients; Graph allows one)")
+    parser.add_argument("--no-email", action="store_true", help="do not email the invitation (share the redeem URL; "
+                                                                 "New-MgInvitation -SendInvitationMessage:$false)")
+    parser.add_argument("--resend", action="store_true",
+                        help="invite again a guest who has not redeemed yet (PendingAcceptance): a new email and "
+                             "redeem URL (not New-MgInvitation -ResetRedemption, which resets a redeemed guest)")
+    parser.add_argument("--redirect-url", help="where the guest lands after redeeming (default INVITE_REDIRECT_URL; "
+                                               "-InviteRedirectUrl)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the outcome as one JSON object on standard output (countdowns stay on stderr)")
     parser.add_argument("--verbose", action="store_true", help="print the app's structured log records")
     parser.set_defaults(handler=run_invite)
 
@@ -54,39 +71,65 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_invite(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     with app_records(args.verbose):
-        request = _request(args, err)
+        refused: list[dict[str, str]] = []
+        request = _request(args, err, refused)
         if request is None:
+            if args.json:
+                out.write(json.dumps({"exitCode": EXIT_USAGE, "errors": refused}, ensure_ascii=False) + "\n")
             return EXIT_USAGE
         with embedded_tenant_if_unconfigured(err) as demo:
-            return _invite(request, demo, out, err)
+            if not args.json:
+                return _invite(request, demo, out, err)
+            # The human report goes to stderr; stdout gets one JSON object, whatever the outcome.
+            report: dict[str, Any] = {}
+            code = _invite(request, demo, err, err, report)
+            out.write(json.dumps({"exitCode": code, **report}, ensure_ascii=False) + "\n")
+            out.flush()
+            return code
 
 
-def _request(args: argparse.Namespace, err: TextIO) -> InvitationRequest | None:
+def _request(args: argparse.Namespace, err: TextIO, refused: list[dict[str, str]]) -> InvitationRequest | None:
+    """The request the options make, by the HTTP API's rules; each error printed and added to ``refused``."""
     body: dict[str, Any] = {"email": args.email, "displayName": args.name, "groupIds": args.groups or None,
                             "message": args.message, "redirectUrl": args.redirect_url,
-                            "sendInvitationMessage": not args.no_email}
+                            "sendInvitationMessage": not args.no_email, "messageLanguage": args.language,
+                            "ccRecipients": args.cc or None, "resendInvitation": args.resend or None}
     request, errors = validate_invitation({key: value for key, value in body.items() if value is not None})
     for error in errors:
         name, _, index = error.field.partition("[")
         shown = OPTION_NAMES.get(name, name)
-        value = f" {args.groups[int(index.rstrip(']'))]!r}" if index and name == "groupIds" else ""
+        listed = {"groupIds": args.groups, "ccRecipients": args.cc}.get(name)
+        value = f" {_bounded(listed[int(index.rstrip(']'))])!r}" if index and listed else ""
         print(f"error: {shown}{value}: {error.message}", file=err)
+        refused.append({"option": shown, "value": value.strip(), "message": error.message})
     return request
 
 
-def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, err: TextIO) -> int:
+def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, err: TextIO,
+            report: dict[str, Any] | None = None) -> int:
+    """Onboard one person, printing as it goes; ``report`` (when given) is filled with what --json prints."""
+    report = {} if report is None else report
     request_id = str(uuid.uuid4())
+    report.update(email=request.email, requestId=request_id, demoTenant=demo is not None)
     ctx = app_context.current()
     result = admit(request, request_id, ctx.settings, ctx.graph, app_context.HTTP_BUDGET_SECONDS)
     if isinstance(result, Refused):
+        report["problem"] = result.problem.to_dict(request_id)
         return _refused(result.problem, err)
+    person = result.person
+    report.update(userId=person.user_id, invited=person.invited, userType=person.user_type,
+                  invitationStatus=person.invitation_status, inviteRedeemUrl=person.redeem_url or None,
+                  emailed=bool(person.invited and request.send_invitation_message), groups={})
     _print_person(result, demo, out)
     if not request.group_ids:
         return EXIT_OK
     out.write("Groups:\n")
     out.flush()
-    states = [_join_group(result.person.user_id, group_id, request_id, demo, out, err)
-              for group_id in request.group_ids]
+    states = []
+    for group_id in request.group_ids:
+        state = _join_group(person.user_id, group_id, request_id, demo, out, err)
+        report["groups"][group_id] = state
+        states.append(state != "failed")
     return EXIT_OK if all(states) else EXIT_PARTIAL
 
 
@@ -116,10 +159,10 @@ def _print_person(result: Admitted, demo: DemoTenant | None, out: TextIO) -> Non
 
 
 def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant | None, out: TextIO,
-                err: TextIO) -> bool:
+                err: TextIO) -> str:
     """Add the user to one group; the failure policy (shared.failures.judge_membership) decides what each answer
     means. What is worth retrying (replication lag included) is retried (Retry-After, else 2, 4, 8… s up to a
-    minute) for up to 15 minutes."""
+    minute) for up to 15 minutes. Returns "added", "already-member" or "failed"."""
     label = f"{demo.group_name(group_id)} ({group_id})" if demo and demo.group_name(group_id) else group_id
     graph = app_context.current().graph()
     started = time.monotonic()
@@ -141,7 +184,7 @@ def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant |
                     continue
             if not verdict.done:
                 _print_failure(label, verdict, time.monotonic() - started, out)
-                return False
+                return "failed"
             added = False
         if added:
             after = f" after {time.monotonic() - started:.1f} s and {attempt} attempts" if attempt > 1 else ""
@@ -149,7 +192,7 @@ def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant |
         else:
             out.write(f"  {label}: already a member\n")
         out.flush()
-        return True
+        return "added" if added else "already-member"
 
 
 def _print_failure(label: str, verdict: Verdict, elapsed: float, out: TextIO) -> None:
@@ -209,3 +252,8 @@ def _print_problem(problem: Problem, err: TextIO) -> None:
               f"(request-id {graph_error.get('graphRequestId')})", file=err)
     if problem.extensions.get("requiredPermission"):
         print(f"  grant the application permission {problem.extensions['requiredPermission']}", file=err)
+
+
+def _bounded(text: str, limit: int = 80) -> str:
+    """An option's value as echoed in an error: bounded, whatever was typed or pasted."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,10 +1,11 @@
-"""``python cli.py sharepoint provision|subscribe``: create the "Guest requests" list on the site (idempotent),
+"""``python cli.py sharepoint provision|subscribe [--json]``: create the "Guest requests" list on the site (idempotent),
 and create or renew its webhook subscription. Settings come from the environment, as for the app (see
 docs/sharepoint.md). The logic is in :mod:`shared.sharepoint`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from azure.core.exceptions import AzureError
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Create the list with its columns through Microsoft Graph, or add the columns an existing "
                     "list of that title lacks. Prints the list id to set as SHAREPOINT_LIST_ID.")
     provision.add_argument("--title", default=LIST_TITLE, help=f"the list's title (default: {LIST_TITLE!r})")
+    provision.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
     provision.set_defaults(handler=run_provision)
     subscribe = actions.add_parser(
         "subscribe", help="create or renew the list's webhook subscription",
@@ -35,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "once, so the function app must be running), renew it when fewer than 30 days remain, or "
                     "recreate it if it is gone. Needs a certificate or managed identity: SharePoint REST refuses "
                     "client-secret tokens.")
+    subscribe.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
     subscribe.set_defaults(handler=run_subscribe)
 
 
@@ -46,6 +49,10 @@ def run_provision(args: argparse.Namespace) -> int:
         found, added, created = lists.provision(site_id, args.title)
     except (SettingsError, CredentialError, GraphError) as error:
         return _failed(error)
+    if getattr(args, "json", False):
+        print(json.dumps({"title": args.title, "listId": found["id"], "created": bool(created),
+                          "columnsAdded": list(added or ())}))
+        return EXIT_OK
     if created:
         print(f"list {args.title!r} created on {settings.sharepoint_site_url}")
     else:
@@ -60,6 +67,10 @@ def run_subscribe(args: argparse.Namespace) -> int:
         result = ensure_subscription()
     except (SettingsError, CredentialError, GraphError, SharePointRestError, AzureError) as error:
         return _failed(error)
+    if getattr(args, "json", False):
+        print(json.dumps({"subscriptionId": result.subscription_id, "action": result.action,
+                          "expiration": result.expiration}))
+        return EXIT_OK
     print(f"subscription {result.subscription_id} {result.action}; expires {result.expiration}")
     return EXIT_OK
 

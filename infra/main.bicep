@@ -112,6 +112,8 @@ var poisonQueueNames = [
   'group-memberships-poison'
   'guest-invitations'
   'guest-invitations-poison'
+  'sharepoint-notifications'
+  'sharepoint-notifications-poison'
 ]
 var tableNames = [
   'sharepointstate'

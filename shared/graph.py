@@ -12,21 +12,26 @@ Retry rules and where they live:
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from . import telemetry
 from .credentials import TokenProvider
 from .failures import TRANSIENT_STATUSES
+from .settings import SettingsError
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
@@ -35,6 +40,11 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 NOT_APPLIED_STATUSES = frozenset({429, 503})
 _GUID = re.compile(r"[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
+HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
+POOL_SIZE_SETTING = "GRAPH_CONNECTION_POOL_SIZE"
+# The queue extension's defaults when host.json leaves them out (azure-docs functions-bindings-storage-queue,
+# host.json: batchSize 16; newBatchThreshold batchSize / 2 per core, taken here for one core).
+DEFAULT_BATCH_SIZE = 16
 USER_FIELDS = ("id", "displayName", "mail", "userPrincipalName", "userType", "externalUserState", "otherMails")
 
 
@@ -105,14 +115,54 @@ class CallBudget:
         return self.deadline - self._clock()
 
 
-def new_session(pool_size: int = 10) -> requests.Session:
+def host_concurrency(host_json: Path = HOST_JSON) -> int:
+    """How many queue messages one instance runs at once for one queue trigger: host.json's ``batchSize +
+    newBatchThreshold`` (azure-docs functions-bindings-storage-queue, "Concurrency")."""
+    try:
+        queues = json.loads(host_json.read_text(encoding="utf-8"))["extensions"]["queues"]
+        batch_size = int(queues.get("batchSize", DEFAULT_BATCH_SIZE))
+        return batch_size + int(queues.get("newBatchThreshold", batch_size // 2))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # the host then runs on its defaults too
+        return DEFAULT_BATCH_SIZE + DEFAULT_BATCH_SIZE // 2
+
+
+def connection_pool_size(environ: Mapping[str, str] | None = None, host_json: Path = HOST_JSON) -> int:
+    """Connections the Graph session keeps: GRAPH_CONNECTION_POOL_SIZE if set, else twice the host's queue
+    concurrency (one trigger's messages, and as many again for the other triggers and HTTP invocations running
+    beside them). urllib3 opens a connection per concurrent request and closes any it cannot put back in a full
+    pool, so a pool smaller than the concurrency churns TLS handshakes; a larger one holds only what was opened."""
+    value = (os.environ if environ is None else environ).get(POOL_SIZE_SETTING, "").strip()
+    if not value:
+        return 2 * host_concurrency(host_json)
+    if not value.isdecimal() or not 1 <= int(value) <= 1000:
+        raise SettingsError({POOL_SIZE_SETTING: "must be a whole number from 1 to 1000"})
+    return int(value)
+
+
+def new_session(pool_size: int | None = None) -> requests.Session:
+    """A keep-alive session that reads the environment once, here, instead of on every request: with
+    ``trust_env`` requests looks up proxies (twice) and ~/.netrc per call. The CA bundle is taken as requests would
+    (REQUESTS_CA_BUNDLE, then CURL_CA_BUNDLE); proxies are set per endpoint by :func:`use_environment_proxies`."""
     session = requests.Session()
+    session.trust_env = False
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     # Connect errors happen before anything is sent, so retrying them is safe for every method.
     retry = Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0, backoff_factor=0.2,
                   raise_on_status=False)
-    session.mount("https://", HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size))
+    size = connection_pool_size() if pool_size is None else pool_size
+    session.mount("https://", HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=size))
     session.headers.update({"Accept": "application/json"})
     return session
+
+
+def use_environment_proxies(session: requests.Session, url: str) -> None:
+    """Route ``url``'s host as the environment says, decided once: HTTPS_PROXY (or ALL_PROXY) unless NO_PROXY
+    names the host, with requests' own rules (``get_environ_proxies``). ``None`` pins a direct connection."""
+    if session.trust_env:
+        return  # a session that reads the environment per request needs nothing pinned
+    parts = urlsplit(url)
+    found = get_environ_proxies(url)
+    session.proxies[f"{parts.scheme}://{parts.hostname}"] = found.get(parts.scheme) or found.get("all")
 
 
 class GraphClient:
@@ -123,6 +173,7 @@ class GraphClient:
         self.base_url = f"{self.graph_endpoint}/v1.0"
         self.tokens = tokens
         self.session = session or new_session()
+        use_environment_proxies(self.session, self.graph_endpoint)
         self.sleep = sleep
         self.clock = clock
         self.connect_timeout = connect_timeout

@@ -47,6 +47,7 @@ class BulkRun:
         self.results = results
         self.progress = progress
         self.concurrency = max(1, concurrency)
+        self._clock = clock
         self._lock = threading.Lock()
         self._rows: dict[tuple[int, str], RowResult] = {}
         self._open_groups: dict[tuple[int, str], set[str]] = {}
@@ -93,6 +94,7 @@ class BulkRun:
     def _start_row(self, row: BulkRow, earlier: RowResult | None) -> None:
         request = row.request
         result = RowResult(row.line, request.email)
+        invited_at: float | None = None  # set when this run invites the person: their writes wait out the lag
         if earlier is not None and earlier.user_id:
             # An earlier run found or invited this person: go straight to the groups still open.
             result.invitation, result.user_id, result.redeem_url = earlier.invitation, earlier.user_id, \
@@ -108,6 +110,7 @@ class BulkRun:
             result.redeem_url = admitted.person.redeem_url or ""
             result.invitation = INVITED if admitted.person.invited else EXISTING
             if result.invitation == INVITED:
+                invited_at = self._clock()
                 with self._lock:
                     self.summary.invited += 1
         already = {group for group, state in (earlier.groups if earlier else {}).items()
@@ -122,7 +125,7 @@ class BulkRun:
             self._rows[row.key] = result
             self._open_groups[row.key] = set(open_groups)
         self.results.record(result.with_status())  # the user exists now: a crash from here on resumes at the groups
-        self.batcher.submit(row.key, result.user_id, open_groups)
+        self.batcher.submit(row.key, result.user_id, open_groups, invited_at=invited_at)
 
     def _group_done(self, row_key: tuple[int, str], group_id: str, state: str, error: str) -> None:
         with self._lock:

@@ -10,11 +10,18 @@ field names (the HTTP body's names), each with the line a spreadsheet user sees 
 
 Unknown columns are refused rather than ignored (the portal ignores them): a misspelt ``[groupID]`` column must not
 silently leave everyone out of their groups. Blank lines and rows of empty cells (spreadsheets save those) are
-skipped; a UTF-8 byte order mark (Excel's "CSV UTF-8") and UTF-16 files (Excel's "Unicode text" with commas) are read.
+skipped.
+
+Encodings, as Excel saves them: UTF-8 with or without a byte order mark ("CSV UTF-8"), and UTF-16 with its byte
+order mark ("Unicode text", tab-separated) are read. A file that is not valid UTF-8 was saved in a legacy code page
+(Excel's plain "CSV" on Windows: cp1252, cp1250, cp932…); guessing which one garbles names (cp1250's "ł" read as
+cp1252 is "³"), so it is refused with the fix, unless the caller names the code page (``--encoding``).
+Tab-separated text is told from comma-separated by the headings row: tabs and no commas there means tabs.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -35,6 +42,15 @@ PORTAL_KEYS = {
 }
 PLAIN_COLUMNS = ("email", "displayName", "groupIds", "redirectUrl", "sendInvitationMessage", "message")
 _BRACKETED = re.compile(r"\[([A-Za-z]+)\]")
+# The portal template's examples row ("a row of examples of acceptable values for each column. You must remove the
+# examples row", tutorial-bulk-invite.md): its cells start with "Example". Matched on that word, not on exact text.
+# "Example:", "Example" or "Examples …", never an address such as example@fabrikam.com.
+_EXAMPLE_CELL = re.compile(r"examples?(?:\s*:|\s|$)", re.IGNORECASE)
+MAX_SHOWN_BYTES = 8  # how many undecodable bytes an error message shows
+
+
+class CsvEncodingError(ValueError):
+    """The file's bytes are not text in the encoding it was read with; the message says where and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -67,24 +83,61 @@ class CsvFile:
         return self.headings.get(field_name, field_name)
 
 
-def read_csv_file(path: str | Path) -> CsvFile:
-    """Read a bulk-invite CSV from disk (see the module's docstring for the formats)."""
-    return parse_csv_text(decode_csv_bytes(Path(path).read_bytes()))
+def read_csv_file(path: str | Path, encoding: str | None = None) -> CsvFile:
+    """Read a bulk-invite CSV from disk (see the module's docstring for the formats and encodings)."""
+    return parse_csv_text(decode_csv_bytes(Path(path).read_bytes(), encoding))
 
 
-def decode_csv_bytes(data: bytes) -> str:
+def decode_csv_bytes(data: bytes, encoding: str | None = None) -> str:
+    """The file's text. With ``encoding`` (a Python codec name such as cp1252), exactly that; otherwise UTF-16 when
+    it starts with a UTF-16 byte order mark, else UTF-8 (a UTF-8 byte order mark dropped). Raises CsvEncodingError
+    (naming the line, the bytes and the fix) for bytes that are not text in that encoding."""
+    if encoding is not None:
+        try:
+            codec = codecs.lookup(encoding)
+        except LookupError:
+            raise CsvEncodingError(f"unknown encoding {encoding[:40]!r}; e.g. cp1252 (Western Europe), cp1250 "
+                                   "(Central Europe), cp932 (Japanese), utf-8") from None
+        name = "utf-8-sig" if codec.name == "utf-8" else codec.name
+        try:
+            return data.decode(name)
+        except UnicodeDecodeError as error:
+            raise CsvEncodingError(f"{_where(data, error)} is not {encoding[:40]} text ({_shown(data, error)}); "
+                                   "check the encoding the file was saved in") from None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as error:
+            raise CsvEncodingError(f"the file starts as UTF-16 but {_where(data, error)} is not UTF-16 text "
+                                   f"({_shown(data, error)})") from None
+    if b"\x00" in data[:4096]:
+        # No text file holds NUL characters: UTF-16 without its byte order mark (every other byte of ASCII is 0),
+        # which UTF-8 would "read" as names with NULs between the letters.
+        raise CsvEncodingError("the file holds NUL bytes: it looks like UTF-16 without a byte order mark; save it "
+                               "as \"CSV UTF-8 (Comma delimited)\", or pass --encoding utf-16-le (or utf-16-be)")
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Excel's plain "CSV" on Windows saves in the ANSI code page; cp1252 reads every byte, so names survive.
-        return data.decode("cp1252", errors="replace")
+    except UnicodeDecodeError as error:
+        raise CsvEncodingError(
+            f"{_where(data, error)} is not UTF-8 ({_shown(data, error)}): the file was saved in a legacy code page "
+            "(Excel's plain \"CSV\"), which would garble names. In Excel, Save As \"CSV UTF-8 (Comma delimited)\" "
+            "and run again, or name the code page it was saved in with --encoding (cp1252 Western Europe, cp1250 "
+            "Central Europe, cp932 Japanese)") from None
+
+
+def _where(data: bytes, error: UnicodeDecodeError) -> str:
+    # Line numbers count b"\n" as text editors do; for UTF-16 the byte count is only approximate, so say bytes too.
+    line = data.count(b"\n", 0, error.start) + 1
+    return f"line {line} (byte {error.start})"
+
+
+def _shown(data: bytes, error: UnicodeDecodeError) -> str:
+    return "bytes " + data[error.start:error.start + MAX_SHOWN_BYTES].hex(" ")
 
 
 def parse_csv_text(text: str) -> CsvFile:
     """Parse the whole text; problems with the headings are in ``problems`` (and then ``rows`` is empty)."""
-    records = _records(text)
+    records = _records(text, _delimiter(text))
     if not records:
         return CsvFile(PLAIN, {}, problems=[RowProblem(1, "", "the file is empty")])
     first_line, first = records[0]
@@ -93,9 +146,19 @@ def parse_csv_text(text: str) -> CsvFile:
     return _plain_file(records)
 
 
-def _records(text: str) -> list[tuple[int, list[str]]]:
+def _delimiter(text: str) -> str:
+    """Tab for tab-separated text (Excel's "Unicode text"), else comma: judged on the headings row, the first
+    non-blank line that is not the portal's version row (headings hold no commas or tabs of their own)."""
+    for line in text.splitlines():
+        if not line.strip(" \t,") or line.lstrip().lower().startswith("version:"):
+            continue
+        return "\t" if "\t" in line and "," not in line else ","
+    return ","
+
+
+def _records(text: str, delimiter: str = ",") -> list[tuple[int, list[str]]]:
     """Non-blank records with the line each starts on (a quoted cell may span lines)."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
     records = []
     previous_end = 0
     for cells in reader:
@@ -168,6 +231,14 @@ def _file_with_rows(kind: str, mapping: dict[int, str], headings: dict[str, str]
     if problems:
         return CsvFile(kind, headings, problems=problems)
     result = CsvFile(kind, headings)
+    if kind == PORTAL and records and _is_examples_row(records[0][1]):
+        line, cells = records[0]
+        result.problems.append(RowProblem(line, "", "this is the template's examples row (cells starting with "
+                                          f"{next(c.strip() for c in cells if _EXAMPLE_CELL.match(c.strip()))[:20]!r}"
+                                          "): delete it, as the portal also requires, and keep only your own rows"))
+        records = records[1:]
+        if not records:
+            return result
     for line, cells in records:
         values = {name: cells[index].strip() for index, name in mapping.items()
                   if index < len(cells) and cells[index].strip()}
@@ -180,3 +251,7 @@ def _file_with_rows(kind: str, mapping: dict[int, str], headings: dict[str, str]
     if not records:
         result.problems.append(RowProblem(header_line + 1, "", "no rows after the column headings"))
     return result
+
+
+def _is_examples_row(cells: list[str]) -> bool:
+    return any(_EXAMPLE_CELL.match(cell.strip()) for cell in cells)

@@ -106,6 +106,9 @@ class GraphBackend:
         self.not_member_answer = "not-found"
         self.limits: dict[str, Budget] = default_limits()
         self.member_add_attempts: Counter[tuple[str, str]] = Counter()
+        # Requests counted against each budget (throttling on or off; 429s included, as Graph counts arrivals):
+        # what benchmarks report as directory writes per membership.
+        self.spent: Counter[str] = Counter()
         self.replication_hides_lookups = False  # True: unreplicated users are missing from GET /users too
         self.page_size = 100
         self._windows = Windows()
@@ -214,6 +217,8 @@ class GraphBackend:
     # ---- rules the routes apply ------------------------------------------------------------------------------
     def spend(self, budget: str, scope: str) -> None:
         """Take one request from a budget; raises Graph's 429 with Retry-After when it is spent."""
+        with self.lock:
+            self.spent[budget] += 1
         if not self.sim.throttling:
             return
         with self.lock:

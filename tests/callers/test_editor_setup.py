@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import devhost
 from shared.requests_model import INVITATION_FIELDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,10 +19,14 @@ def vscode(name: str) -> dict:
 
 
 def http_routes() -> set[tuple[str, str]]:
-    """(method, route) of every HTTP trigger in function_app.py, as the decorators declare them."""
-    text = (ROOT / "function_app.py").read_text(encoding="utf-8")
-    routes = re.findall(r'@app\.route\(route="([^"]+)", methods=\[([^\]]+)\]', text)
-    return {(method, route) for route, methods in routes for method in re.findall(r'"(\w+)"', methods)}
+    """(method, route) of every HTTP trigger, as the real worker reports the app's bindings to the host (the
+    app's own triggers and its blueprints' alike)."""
+    routes = set()
+    for function in devhost.worker().functions.values():
+        trigger = function.trigger()
+        if trigger["type"] == "httpTrigger":
+            routes |= {(method.upper(), trigger["route"]) for method in trigger.get("methods") or ["GET", "POST"]}
+    return routes
 
 
 def http_requests() -> list[tuple[str, str, str, str]]:

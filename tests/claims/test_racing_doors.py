@@ -7,7 +7,6 @@ The simulator holds each invitation POST for a while, so every caller misses the
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from guest_cli import build_parser
 from guest_cli.bulk.command import BulkOptions, run_bulk
 from guest_cli.invite import run_invite
 from simulator.graph.models import PARTNERS_GROUP_ID
@@ -66,8 +66,7 @@ def test_six_doors_racing_for_one_address_send_one_invitation_and_answer_one_use
         answers["sharepoint"] = (doors.row(item)["Status"], doors.row(item)["InvitedUserId"])
 
     def cli() -> None:
-        args = argparse.Namespace(email=EMAIL, name=None, groups=[], message=None, no_email=False,
-                                  redirect_url=None, verbose=False)
+        args = build_parser().parse_args(["invite", EMAIL])  # the command line's own defaults
         out, err = io.StringIO(), io.StringIO()
         start.wait()
         code = run_invite(args, out, err)

@@ -26,7 +26,7 @@ EXPECTED = {
     "sharepoint_notifications": ({"type": "httpTrigger", "route": "sharepoint/notifications", "methods": ["POST"],
                                   "authLevel": "FUNCTION"}, {"notifications": "sharepoint-notifications"}),
     "sharepoint_changes": ({"type": "queueTrigger", "queueName": "sharepoint-notifications", "connection": STORAGE},
-                           {}),
+                           {"poison": "sharepoint-notifications-poison"}),
     "sharepoint_subscription_renewal": ({"type": "timerTrigger", "schedule": "0 30 3 * * *"}, {}),
 }
 

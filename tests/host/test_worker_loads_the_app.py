@@ -31,7 +31,7 @@ def _start_worker_on(app_source: str, tmp_path: Path) -> subprocess.CompletedPro
 def test_a_builtin_generic_output_annotation_is_refused_naming_the_function(tmp_path: Path) -> None:
     # What function_app.py had before: func.Out[list[str]], which Azure's worker refuses at load.
     source = (ROOT / "function_app.py").read_text(encoding="utf-8")
-    source = source.replace("func.Out[List[str]]", "func.Out[list[str]]")
+    source = source.replace("func.Out[typing.List[str]]", "func.Out[list[str]]")
     assert "func.Out[list[str]]" in source
 
     started = _start_worker_on(source, tmp_path)

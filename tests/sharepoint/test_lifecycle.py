@@ -26,6 +26,20 @@ def test_provision_is_idempotent_and_adds_missing_columns(sp_app):
     assert len(backend.lists_of(sp_app.site)) == 1
 
 
+def test_provision_and_subscribe_print_json_with_json(sp_app):
+    import json
+
+    code, output = sp_app.cli("sharepoint", "provision", "--json")
+    provisioned = json.loads(output)
+    assert code == 0 and provisioned["created"] is True and provisioned["title"] == LIST_TITLE
+    sp_app.configure(SHAREPOINT_LIST_ID=provisioned["listId"])
+    code, output = sp_app.cli("sharepoint", "subscribe", "--json")
+    subscribed = json.loads(output)
+    assert code == 0 and subscribed["action"] == "created" and subscribed["expiration"]
+    assert [s.id for s in sp_app.sim.sharepoint.subscriptions.of_list(provisioned["listId"])] == [
+        subscribed["subscriptionId"]]
+
+
 def test_provision_without_a_site_setting_names_it(sp_app, monkeypatch, capsys):
     monkeypatch.delenv("SHAREPOINT_SITE_URL")
     sp_app.configure()
