@@ -46,6 +46,7 @@ from simulator import Fault, Simulator
 LOGIC_APP_RETRIES = 4  # Logic Apps' default retry policy: exponential, 4 retries, honours Retry-After
 LOGIC_APP_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 SOAK_READ_TIMEOUT = 1.0  # the Graph client never waits less than 1 s (shared/graph.py _send)
+SOAK_CLAIM_SECONDS = 5  # > a holder's real time here: up to 3 POSTs answered at 1.6 s, waits simulated
 
 
 @dataclass
@@ -169,7 +170,10 @@ def run_soak(sim: Simulator, config: SoakConfig) -> SoakReport:
     timing = replace(simulated_timing(sim), graph_read_timeout=SOAK_READ_TIMEOUT)
     if config.racing and not config.storage:
         raise ValueError("racing duplicates need storage for the claims: give SoakConfig.storage (Azurite)")
-    storage = {"AzureWebJobsStorage": config.storage} if config.storage else {}
+    # The claim's expiry must exceed the longest a holder takes, in real time (claims compare wall clocks across
+    # instances). Here the app's waits are simulated, so a holder takes at most its slowest answers: 1.6 s each.
+    storage = {"AzureWebJobsStorage": config.storage, "INVITE_CLAIM_SECONDS": str(SOAK_CLAIM_SECONDS)} \
+        if config.storage else {}
     if config.repeat_email:  # "always": a second invitation of one address WOULD email again
         sim.graph.repeat_invitation_email = config.repeat_email
     if config.storage:  # a fresh simulated tenant: an earlier run's claims name users this one never had
