@@ -70,8 +70,10 @@ PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "502": ("Microsoft Graph or the identity platform refused the app itself (e.g. a missing permission, named "
             "in requiredPermission): an operator must act.",
             ("graph-permission-missing", "graph-refused", "credential-refused")),
-    "503": ("Microsoft Graph or the identity platform is unavailable, or the app is misconfigured; retry after "
-            "Retry-After.", ("graph-unavailable", "identity-unavailable", "not-configured")),
+    "503": ("Microsoft Graph, the identity platform or the app's storage is unavailable, the app is misconfigured, "
+            "or another request is inviting the same person right now; retry after Retry-After.",
+            ("graph-unavailable", "identity-unavailable", "storage-unavailable", "invitation-in-progress",
+             "not-configured")),
 }
 RETRY_AFTER_STATUSES = ("429", "503")
 
