@@ -4,7 +4,9 @@ import typing
 
 import azure.functions as func
 
-from shared import app_context, bindings, health
+from shared import app_context, bindings, grant_events, health
+from shared.lifecycle_blueprint import blueprint as lifecycle
+from shared.sharepoint.access_status import on_grant_event
 from shared.sharepoint.completion import on_membership_outcome
 from shared.sharepoint_blueprint import blueprint as sharepoint
 
@@ -19,6 +21,27 @@ STORAGE = "AzureWebJobsStorage"
 @app.queue_output(arg_name="memberships", queue_name="group-memberships", connection=STORAGE)
 def invite(req: func.HttpRequest, memberships: func.Out[typing.List[str]]) -> func.HttpResponse:
     return bindings.invite_http(req, memberships)
+
+
+# An invitation's status record (docs/api.md "Status"): with the function key, or through the signed status link that
+# a 202 answer's Location carries (anonymous route: the link itself is the credential, shared/status_links.py).
+@app.function_name("invitation_status")
+@app.route(route="invitations/{requestId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def invitation_status(req: func.HttpRequest) -> func.HttpResponse:
+    return bindings.invitation_status(req, signed=False)
+
+
+@app.function_name("invitation_status_link")
+@app.route(route="invitations/{requestId}/status", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def invitation_status_link(req: func.HttpRequest) -> func.HttpResponse:
+    return bindings.invitation_status(req, signed=True)
+
+
+# Daily at 03:17 UTC: delete status records past their retention (shared/status.py RETENTION_DAYS).
+@app.function_name("sweep_invitation_status")
+@app.timer_trigger(arg_name="timer", schedule="0 17 3 * * *", run_on_startup=False)
+def sweep_invitation_status(timer: func.TimerRequest) -> None:
+    bindings.sweep_invitation_status()
 
 
 @app.function_name("add_membership")
@@ -54,3 +77,8 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
 # ---- SharePoint list webhooks (docs/sharepoint.md): its triggers, and the hook that marks a row done ----------
 app.register_functions(sharepoint)
 app_context.current().add_outcome_hook(on_membership_outcome)
+grant_events.add_status_recorder(on_grant_event)  # the row's "Access status" follows its grants
+
+
+# ---- guest lifecycle (docs/lifecycle.md): the hourly expiry and DELETE /api/invitations/{requestId} --------------
+app.register_functions(lifecycle)

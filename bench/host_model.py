@@ -9,9 +9,11 @@ Nothing here changes the product: settings reach ``shared.runtime`` through :fun
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +85,9 @@ class _Entry:
 class Delivery:
     message_id: str
     dequeue_count: int
-    outcome: str  # "done" | "poisoned" (the function wrote poison) | "retry" (raised) | "host-poisoned"
+    # "done" | "poisoned" (the function wrote poison) | "put-back" (a wait: put back with a delay) | "retry" (raised)
+    # | "host-poisoned"
+    outcome: str
     error: str | None = None
 
 
@@ -101,9 +105,10 @@ class QueueModel:
         self.poison_by_host: list[str] = []
         self.deliveries: list[Delivery] = []
 
-    def put(self, body: str) -> None:
+    def put(self, body: str, delay: float = 0.0) -> None:
+        """A message sent now, visible after ``delay`` simulated seconds (its visibility timeout)."""
         number = next(self._order)
-        heapq.heappush(self._heap, _Entry(self.clock.now(), number, f"msg-{number}", body))
+        heapq.heappush(self._heap, _Entry(self.clock.now() + delay, number, f"msg-{number}", body))
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -137,8 +142,51 @@ class QueueModel:
         heapq.heappush(self._heap, entry)
 
 
-def membership_handler(poison_sink: list[str]) -> Callable[[QueueMessage], str]:
-    """The ``add_membership`` function as the queue model's handler; its poison output goes to ``poison_sink``."""
+class PutBack:
+    """Where the app's delayed re-enqueue lands in the model. The app sends a waiting message to the real queue
+    service (Azurite) with the visibility timeout ``Timing.queue_delay`` returns: here 0, after recording the
+    delay it wanted; :meth:`move` then takes the message off Azurite and puts it in the model with that delay on
+    the simulated clock. One worker, at most one message put back per invocation: delays and messages pair up."""
+
+    def __init__(self, connection_string: str, queue_name: str = "group-memberships") -> None:
+        from azure.storage.queue import QueueClient
+
+        self.queue = QueueClient.from_connection_string(connection_string, queue_name)
+        with contextlib.suppress(Exception):  # exists already
+            self.queue.create_queue()
+        self.queue.clear_messages()
+        self.delays: list[float] = []
+        self.moved = 0
+        self.missing = 0  # put back by the app (a delay was asked for) but never found on the queue
+
+    def record(self, seconds: float) -> float:
+        self.delays.append(seconds)
+        return 0.0
+
+    def move(self, model: QueueModel, timeout: float = 5.0) -> int:
+        """Move every message the app put back since the last call (as many as delays it asked for), waiting up to
+        ``timeout`` real seconds for the queue service to show them."""
+        expected, moved = len(self.delays), 0
+        deadline = time.monotonic() + timeout
+        while moved < expected:
+            for item in self.queue.receive_messages(max_messages=32, visibility_timeout=60):
+                model.put(item.content, self.delays.pop(0) if self.delays else 0.0)
+                self.queue.delete_message(item)
+                moved += 1
+            if moved < expected and time.monotonic() > deadline:
+                self.missing += expected - moved
+                self.delays.clear()
+                break
+            if moved < expected:
+                time.sleep(0.05)
+        self.moved += moved
+        return moved
+
+
+def membership_handler(poison_sink: list[str], put_back: PutBack | None = None,
+                       model: QueueModel | None = None) -> Callable[[QueueMessage], str]:
+    """The ``add_membership`` function as the queue model's handler; its poison output goes to ``poison_sink``; a
+    message it puts back goes into ``model`` (through ``put_back``)."""
 
     def handle(message: QueueMessage) -> str:
         called = worker().queue("add_membership", message.get_body().decode("utf-8"), message_id=message.id,
@@ -146,6 +194,8 @@ def membership_handler(poison_sink: list[str]) -> Callable[[QueueMessage], str]:
         called.raise_error()  # the queue model redelivers, as the host does for a failed invocation
         poison = called.outputs.get("group-memberships-poison", [])
         poison_sink.extend(poison)
+        if put_back is not None and model is not None and put_back.move(model):
+            return "put-back"
         return "poisoned" if poison else "done"
 
     return handle

@@ -9,11 +9,16 @@ visibilityTimeout on the simulated clock, poison after its maxDequeueCount). Gra
 requests 429 with Retry-After, 5% 503, drops 2% of connections (half before the request is handled, half after
 it was applied) and answers 1% after the client's read timeout; a new user stays invisible to membership writes
 for 0-120 simulated seconds. The app's own waits move the simulated clock, so minutes of lag pass in no time.
-With ``--racing`` (and Azurite: ``--storage`` or ``AzureWebJobsStorage``), that share of the new guests is asked
+With ``--racing``, that share of the new guests is asked
 for by ``racers`` callers at the same moment (threads), as two Logic App runs, a queue message and a SharePoint row
 for one person would: the claim per address (shared/claims.py) must still give one invitation (no address has an
 invitation POST applied by two requests) and one userId. ``--repeat-email always`` makes the simulator email every
 repeat invitation, so any second POST also shows as a duplicate email.
+
+A wait (replication lag, 429/503 past the invocation's budget) puts the message back with a visibility delay through
+the app's storage account (Azurite: ``--storage``, default ``AzureWebJobsStorage`` or UseDevelopmentStorage=true); the
+model takes it off Azurite and makes it visible after that delay on the simulated clock (bench.host_model.PutBack).
+The report gives directory writes per membership (goal, issue 17: <= 1.1 for new guests under lag).
 
 The client's read timeout is ``shared.graph.READ_TIMEOUT`` (20 s); the soak builds the app's Graph client with 1 s
 (``runtime.Timing.graph_read_timeout``) so a slow answer costs one real second instead of twenty. The report's
@@ -38,7 +43,15 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.graph_probe import GraphProbe
-from bench.host_model import QueueModel, app_settings, invite, membership_handler, queue_settings, simulated_timing
+from bench.host_model import (
+    PutBack,
+    QueueModel,
+    app_settings,
+    invite,
+    membership_handler,
+    queue_settings,
+    simulated_timing,
+)
 from bench.soak_report import Onboarding, SoakReport, account
 from shared import runtime
 from simulator import Fault, Simulator
@@ -63,10 +76,9 @@ class SoakConfig:
     arrival_interval: float = 0.5  # simulated seconds between onboardings
     groups: int = 6
     kinds: dict[str, float] = field(default_factory=lambda: {"new": 0.5, "guest": 0.25, "member": 0.25})
-    racing: float = 0.0  # share of new guests asked for by several callers at once (needs ``storage``)
+    racing: float = 0.0  # share of new guests asked for by several callers at once
     repeat_email: str | None = None  # the simulator's repeat_invitation_email ("never", "pending", "always")
     racers: int = 3  # callers per racing address
-    storage: str | None = None  # AzureWebJobsStorage (Azurite): where the claims per address live
 
 
 def add_faults(sim: Simulator, config: SoakConfig) -> dict[str, Fault]:
@@ -162,30 +174,34 @@ def _race(sim: Simulator, callers: list[Onboarding]) -> None:
         thread.join()
 
 
-def run_soak(sim: Simulator, config: SoakConfig) -> SoakReport:
-    """Run the soak against a started simulator whose CA the process trusts; return the accounting."""
+def _forget_claims(storage: str) -> None:
+    """A fresh simulated tenant: an earlier run's claims (shared/claims.py) name users this one never had."""
+    from azure.data.tables import TableServiceClient
+
+    from shared.claims import TABLE
+
+    TableServiceClient.from_connection_string(storage).delete_table(TABLE)
+
+
+def run_soak(sim: Simulator, config: SoakConfig, storage: str) -> SoakReport:
+    """Run the soak against a started simulator whose CA the process trusts, with ``storage`` (an Azurite
+    connection string) as the app's storage account; return the accounting."""
     rng = random.Random(config.seed)
     groups, onboardings = population(sim, config, rng)
     max_dequeue_count, visibility_timeout = queue_settings()
-    timing = replace(simulated_timing(sim), graph_read_timeout=SOAK_READ_TIMEOUT)
-    if config.racing and not config.storage:
-        raise ValueError("racing duplicates need storage for the claims: give SoakConfig.storage (Azurite)")
-    # The claim's expiry must exceed the longest a holder takes, in real time (claims compare wall clocks across
-    # instances). Here the app's waits are simulated, so a holder takes at most its slowest answers: 1.6 s each.
-    storage = {"AzureWebJobsStorage": config.storage, "INVITE_CLAIM_SECONDS": str(SOAK_CLAIM_SECONDS)} \
-        if config.storage else {}
+    put_back = PutBack(storage)
+    timing = replace(simulated_timing(sim), graph_read_timeout=SOAK_READ_TIMEOUT, queue_delay=put_back.record)
     if config.repeat_email:  # "always": a second invitation of one address WOULD email again
         sim.graph.repeat_invitation_email = config.repeat_email
-    if config.storage:  # a fresh simulated tenant: an earlier run's claims name users this one never had
-        from azure.data.tables import TableServiceClient
-
-        from shared.claims import TABLE
-        TableServiceClient.from_connection_string(config.storage).delete_table(TABLE)
-    runtime.reset(environ=app_settings(sim, ALLOWED_GROUP_IDS=",".join(groups), **storage), timing=timing)
+    _forget_claims(storage)
+    # The claim's expiry must exceed the longest a holder takes, in real time (claims compare wall clocks across
+    # instances). Here the app's waits are simulated, so a holder takes at most its slowest answers: 1.6 s each.
+    runtime.reset(environ=app_settings(sim, ALLOWED_GROUP_IDS=",".join(groups), AzureWebJobsStorage=storage,
+                                       INVITE_CLAIM_SECONDS=str(SOAK_CLAIM_SECONDS)), timing=timing)
     probe = GraphProbe(runtime.graph().session)
     queue = QueueModel(sim.clock, max_dequeue_count, visibility_timeout)
     poison: list[str] = []
-    handler = membership_handler(poison)
+    handler = membership_handler(poison, put_back, queue)
     faults = add_faults(sim, config)
     started, simulated_start = time.monotonic(), sim.clock.now()
     try:
@@ -210,6 +226,7 @@ def run_soak(sim: Simulator, config: SoakConfig) -> SoakReport:
     if faults["slow"].hits:
         time.sleep(config.slow_latency)  # let the last late answer land: its effects belong in the accounting
     report = account(sim, onboardings, queue, poison, probe)
+    report.put_back_missing = put_back.missing
     report.fault_hits = {name: fault.hits for name, fault in faults.items()}
     report.real_seconds = time.monotonic() - started
     report.simulated_seconds = sim.clock.now() - simulated_start
@@ -221,17 +238,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--onboardings", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--racing", type=float, default=0.0,
-                        help="share of new guests asked for by 3 callers at once (needs --storage)")
+                        help="share of new guests asked for by 3 callers at once")
     parser.add_argument("--repeat-email", choices=("never", "pending", "always"),
                         help="whether the simulator emails a repeat invitation (default: its own, never)")
-    parser.add_argument("--storage", default=os.environ.get("AzureWebJobsStorage"),  # noqa: SIM112 (host's name)
-                        help="AzureWebJobsStorage connection string (Azurite) for the claims per address")
+    parser.add_argument("--storage", default=os.environ.get("AzureWebJobsStorage") or "UseDevelopmentStorage=true",  # noqa: SIM112
+                        help="the app's storage account (Azurite): waiting messages are put back through it")
     args = parser.parse_args(argv)
     logging.getLogger().addHandler(logging.NullHandler())  # the app logs every retry; the summary is enough here
     with Simulator(random_seed=args.seed) as sim:
         os.environ["REQUESTS_CA_BUNDLE"] = str(sim.ca_path)
         report = run_soak(sim, SoakConfig(onboardings=args.onboardings, seed=args.seed, racing=args.racing,
-                                          storage=args.storage, repeat_email=args.repeat_email))
+                                          repeat_email=args.repeat_email), args.storage)
         runtime.reset()
     print(report.summary())
     problems = report.problems()

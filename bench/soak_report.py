@@ -60,6 +60,10 @@ class SoakReport:
     adds_after_seen_success: int = 0
     adds_after_lost_answer: int = 0
     member_add_attempts: int = 0
+    new_guest_memberships: int = 0  # memberships wanted for guests invited by their own onboarding
+    new_guest_writes: int = 0  # directory writes (membership adds that reached the directory) for those
+    put_back: int = 0  # deliveries that ended by putting the message back with a delay (a wait, not a failure)
+    put_back_missing: int = 0  # messages the app said it put back that never reached the queue
     host_poisoned: int = 0
     redeliveries: int = 0
     graph_calls: int = 0
@@ -72,9 +76,21 @@ class SoakReport:
     simulated_seconds: float = 0.0
     real_seconds: float = 0.0
 
+    @property
+    def writes_per_membership(self) -> float:
+        """Membership adds that reached the directory, per membership wanted (every kind of onboarding)."""
+        return self.member_add_attempts / self.memberships_wanted if self.memberships_wanted else 0.0
+
+    @property
+    def new_guest_writes_per_membership(self) -> float:
+        """The same for new guests only: what replication lag costs (issue 17's goal: <= 1.1)."""
+        return self.new_guest_writes / self.new_guest_memberships if self.new_guest_memberships else 0.0
+
     def problems(self) -> list[str]:
         """Each broken guarantee, readable; empty when the soak passed."""
         found = []
+        if self.put_back_missing:
+            found.append(f"{self.put_back_missing} messages put back never reached the queue")
         if self.lost:
             found.append(f"{len(self.lost)} memberships lost (neither in the group nor in poison): {self.lost[:5]}")
         if self.duplicate_emails:
@@ -120,8 +136,10 @@ class SoakReport:
             "are not judged per message",
             f"membership adds        {self.member_add_attempts} attempts seen by Graph; after a success the app saw: "
             f"{self.adds_after_seen_success}; after a lost answer (must re-ask): {self.adds_after_lost_answer}",
-            f"queue                  {self.redeliveries} redeliveries; poisoned by the host with no reason: "
-            f"{self.host_poisoned}",
+            f"directory writes       {self.writes_per_membership:.2f} per membership; new guests "
+            f"{self.new_guest_writes_per_membership:.2f} ({self.new_guest_writes} for {self.new_guest_memberships})",
+            f"queue                  {self.put_back} put back with a delay (waits); {self.redeliveries} redeliveries "
+            f"(faults); poisoned by the host with no reason: {self.host_poisoned}",
             f"Graph                  {self.graph_calls} requests; 429: {self.graph_429}; 503: {self.graph_503}; "
             f"no answer: {self.dropped}; injected {self.fault_hits}",
             f"identity               {self.token_fetches} token fetches; {self.graph_connections} TLS connections "
@@ -153,6 +171,7 @@ def account(sim: Simulator, onboardings: list[Onboarding], queue: QueueModel, po
     report.member_add_attempts = sum(sim.graph.member_add_attempts.values())
     report.host_poisoned = len(queue.poison_by_host)
     report.redeliveries = sum(1 for delivery in queue.deliveries if delivery.outcome == "retry")
+    report.put_back = sum(1 for delivery in queue.deliveries if delivery.outcome == "put-back")
     graph = [r for r in sim.stats.requests if r.service == "graph"]
     report.graph_calls = len(graph)
     report.graph_429 = sum(1 for r in graph if r.status == 429)
@@ -178,6 +197,10 @@ def _account_onboarding(sim: Simulator, report: SoakReport, onboarding: Onboardi
     if onboarding.kind == "new" and emails != 1:
         report.missing_emails.append(onboarding.email)
     user_id = onboarding.user_id.lower()
+    if onboarding.kind == "new":
+        report.new_guest_memberships += len(onboarding.groups)
+        report.new_guest_writes += sum(sim.graph.member_add_attempts[(group_id.lower(), user_id)]
+                                       for group_id in onboarding.groups)
     for group_id in onboarding.groups:
         error = poisoned.get((group_id.lower(), user_id))
         if user_id in sim.graph.members_of(group_id):

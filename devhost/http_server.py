@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devhost.worker import Invocation, LoadedFunction, Worker
 
@@ -57,11 +57,18 @@ class HttpServer(ThreadingHTTPServer):
         self.server_close()
 
     def route(self, method: str, path: str) -> LoadedFunction | None:
+        found = self.match(method, path)
+        return found[0] if found else None
+
+    def match(self, method: str, path: str) -> tuple[LoadedFunction, dict[str, str]] | None:
+        """The function whose route template matches ``path`` and its route parameters: a ``{name}`` segment
+        takes one whole path segment (URL-decoded), as the host's route templates do."""
         for function in self.functions.values():
             trigger = function.trigger()
             methods = [m.upper() for m in trigger.get("methods") or [method]]
-            if path == f"/{ROUTE_PREFIX}/{trigger['route']}" and method in methods:
-                return function
+            params = _match_template(f"{ROUTE_PREFIX}/{trigger['route']}", path)
+            if params is not None and method in methods:
+                return function, params
         return None
 
     def authorised(self, function: LoadedFunction, query: str, headers: Any) -> bool:
@@ -69,6 +76,21 @@ class HttpServer(ThreadingHTTPServer):
             return True
         presented = dict(parse_qsl(query, keep_blank_values=True)).get("code") or headers.get("x-functions-key")
         return bool(presented) and secrets.compare_digest(presented, self.key)
+
+
+def _match_template(template: str, path: str) -> dict[str, str] | None:
+    wanted, given = template.strip("/").split("/"), path.strip("/").split("/")
+    if len(wanted) != len(given):
+        return None
+    params: dict[str, str] = {}
+    for part, value in zip(wanted, given, strict=True):
+        if part.startswith("{") and part.endswith("}"):
+            if not value:
+                return None
+            params[part[1:-1].split(":")[0].rstrip("?")] = unquote(value)
+        elif part.lower() != value.lower():
+            return None
+    return params
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -81,9 +103,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         split = urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        function = self.server.route(self.command, split.path)
-        if function is None:
+        found = self.server.match(self.command, split.path)
+        if found is None:
             return self._answer(404, b"", {})
+        function, route_params = found
         if not self.server.authorised(function, split.query, self.headers):
             return self._answer(401, b"", {})
         scheme = "https" if self.server.ssl_context else "http"
@@ -91,7 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] = {}
         for name, value in self.headers.items():  # a repeated header reaches the function joined with ","
             headers[name] = f"{headers[name]},{value}" if name in headers else value
-        invocation = self.server.worker.http(function.name, self.command, url, headers=headers, body=body)
+        invocation = self.server.worker.http(function.name, self.command, url, headers=headers, body=body,
+                                             route_params=route_params)
         for queue, messages in invocation.outputs.items():
             for message in messages:
                 self.server.send(queue, message)

@@ -28,6 +28,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "guest_cli.bulk.command",
     "guest_cli.sharepoint",
     "guest_cli.doctor",
+    "guest_cli.grants",
+    "guest_cli.status",
 )
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REMOTE = 0, 1, 2, 3

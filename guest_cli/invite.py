@@ -1,6 +1,7 @@
 """``python cli.py invite EMAIL [--name] [--group ID …] [--message] [--language] [--cc] [--no-email] [--resend]
-[--redirect-url] [--json]``: onboard one person from the command line (the options of Microsoft Graph PowerShell's
-``New-MgInvitation`` that the HTTP API accepts, by their meaning) through the same intake pipeline as
+[--redirect-url] [--access-days N | --access-until T] [--json]``: onboard one person from the command line (the
+options of Microsoft Graph PowerShell's ``New-MgInvitation`` that the HTTP API accepts, by their meaning, and the
+end of access) through the same intake pipeline as
 ``POST /api/invitations`` (shared.intake), then the group memberships at once, each answer judged by the one
 failure policy (shared.failures), waiting out Graph's replication lag with a visible countdown instead of a queue's
 redeliveries.
@@ -19,6 +20,8 @@ import time
 import uuid
 from typing import Any, TextIO
 
+from azure.core.exceptions import AzureError
+
 from guest_cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
 from guest_cli.demo_tenant import DemoTenant, demo_help, embedded_tenant_if_unconfigured
 from shared import app_context
@@ -28,13 +31,16 @@ from shared.graph import GraphError
 from shared.intake import Admitted, Refused, admit
 from shared.problems import Problem, problem_text
 from shared.requests_model import InvitationRequest, validate_invitation
+from shared.settings import SettingsError
+from shared.wire import utc_text
 
 MEMBERSHIP_WINDOW_SECONDS = 15 * 60  # how long to keep retrying a group while the new guest replicates
 FIRST_WAIT_SECONDS = 2.0
 MAX_WAIT_SECONDS = 60.0
 OPTION_NAMES = {"email": "EMAIL", "displayName": "--name", "groupIds": "--group", "message": "--message",
                 "redirectUrl": "--redirect-url", "sendInvitationMessage": "--no-email",
-                "messageLanguage": "--language", "ccRecipients": "--cc", "resendInvitation": "--resend"}
+                "messageLanguage": "--language", "ccRecipients": "--cc", "resendInvitation": "--resend",
+                "accessDays": "--access-days", "accessUntil": "--access-until"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,6 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "-InviteRedirectUrl)")
     parser.add_argument("--json", action="store_true",
                         help="print the outcome as one JSON object on standard output (countdowns stay on stderr)")
+    parser.add_argument("--access-days", type=int, metavar="N",
+                        help="the group access ends N days from now (recorded as grants; docs/lifecycle.md)")
+    parser.add_argument("--access-until", metavar="T", help="the group access ends then (e.g. 2027-03-31T17:00:00Z)")
     parser.add_argument("--verbose", action="store_true", help="print the app's structured log records")
     parser.set_defaults(handler=run_invite)
 
@@ -93,7 +102,8 @@ def _request(args: argparse.Namespace, err: TextIO, refused: list[dict[str, str]
     body: dict[str, Any] = {"email": args.email, "displayName": args.name, "groupIds": args.groups or None,
                             "message": args.message, "redirectUrl": args.redirect_url,
                             "sendInvitationMessage": not args.no_email, "messageLanguage": args.language,
-                            "ccRecipients": args.cc or None, "resendInvitation": args.resend or None}
+                            "ccRecipients": args.cc or None, "resendInvitation": args.resend or None,
+                            "accessDays": args.access_days, "accessUntil": args.access_until}
     request, errors = validate_invitation({key: value for key, value in body.items() if value is not None})
     for error in errors:
         name, _, index = error.field.partition("[")
@@ -112,7 +122,7 @@ def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, er
     request_id = str(uuid.uuid4())
     report.update(email=request.email, requestId=request_id, demoTenant=demo is not None)
     ctx = app_context.current()
-    result = admit(request, request_id, ctx.settings, ctx.graph, app_context.HTTP_BUDGET_SECONDS)
+    result = admit(request, request_id, ctx.settings, ctx.graph, app_context.HTTP_BUDGET_SECONDS, ctx.utcnow)
     if isinstance(result, Refused):
         report["problem"] = result.problem.to_dict(request_id)
         return _refused(result.problem, err)
@@ -123,14 +133,41 @@ def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, er
     _print_person(result, demo, out)
     if not request.group_ids:
         return EXIT_OK
+    if result.until is not None:
+        out.write(f"  access until {utc_text(result.until)} (then removed from the groups by the hourly expiry)\n")
     out.write("Groups:\n")
     out.flush()
     states = []
     for group_id in request.group_ids:
-        state = _join_group(person.user_id, group_id, request_id, demo, out, err)
+        state = _join_and_grant(result, group_id, demo, out, err)
         report["groups"][group_id] = state
         states.append(state != "failed")
     return EXIT_OK if all(states) else EXIT_PARTIAL
+
+
+def _join_and_grant(result: Admitted, group_id: str, demo: DemoTenant | None, out: TextIO, err: TextIO) -> str:
+    """One group; with an end, recorded as a grant around the add, as the group-memberships worker does.
+    Returns "added", "already-member" or "failed"."""
+    user_id, request_id = result.person.user_id, result.request_id
+    if result.until is None:
+        return _join_group(user_id, group_id, request_id, demo, out, err)
+    from shared import lifecycle
+    from shared.grants import grant_store
+
+    ctx = app_context.current()
+    ask = lifecycle.GrantAsk(user_id, group_id, result.until, request_id, "cli", result.request.email,
+                             result.person.invited, 1)
+    try:
+        store = grant_store()
+        lifecycle.before_add(store, ask, ctx.utcnow())
+        state = _join_group(user_id, group_id, request_id, demo, out, err)
+        if state != "failed":
+            lifecycle.after_add(ctx, store, ask, state.replace("-", "_"), ctx.utcnow())
+    except (SettingsError, AzureError) as error:
+        print(f"error: group {group_id}: the grant could not be recorded (the app's storage, "
+              f"AzureWebJobsStorage): {str(error).splitlines()[0][:300]}", file=err)
+        return "failed"
+    return state
 
 
 def _refused(problem: Problem, err: TextIO) -> int:

@@ -63,6 +63,28 @@ param sharepointClientState string = ''
 @description('SHAREPOINT_NOTIFICATION_URL: public webhook URL (it carries a function key, so it is set after deploy).')
 param sharepointNotificationUrl string = ''
 
+// ---- guest lifecycle (docs/lifecycle.md) ----
+
+@description('DEFAULT_ACCESS_DAYS: days of group access when a request names none; empty = no expiry (as before).')
+param defaultAccessDays string = ''
+
+@description('MAX_ACCESS_DAYS: the longest access a request may ask for; empty = no limit.')
+param maxAccessDays string = ''
+
+@description('EXPIRY_REMINDER_DAYS: days before the end to put a reminder on guest-expiring; empty or 0 = none.')
+param expiryReminderDays string = ''
+
+@allowed(['false', 'true'])
+@description('SPONSORS_ENABLED: set requested sponsors on guests (needs User.ReadWrite.All: grant script --sponsors).')
+param sponsorsEnabled string = 'false'
+
+@allowed(['none', 'disable', 'delete'])
+@description('OFFBOARDING_ACTION: none, disable (block sign-in) or delete a guest the app invited once no grant is left.')
+param offboardingAction string = 'none'
+
+@description('OFFBOARDING_GRACE_DAYS: days after the last grant ends before the offboarding action.')
+param offboardingGraceDays string = ''
+
 // ---- sizing and optional developer access ----
 
 @description('Flex Consumption scale-out ceiling for the app.')
@@ -105,6 +127,7 @@ var queueNames = [
   'guest-invitations-poison'
   'sharepoint-notifications'
   'sharepoint-notifications-poison'
+  'guest-expiring'
 ]
 // What `cli.py poison` touches: each poison queue and the queue its messages are re-driven to.
 var poisonQueueNames = [
@@ -117,6 +140,8 @@ var poisonQueueNames = [
 ]
 var tableNames = [
   'sharepointstate'
+  'guestgrants'
+  'invitationstatus'
   'inviteclaims'
 ]
 
@@ -180,6 +205,12 @@ module functionApp 'app/function.bicep' = {
     sharepointListId: sharepointListId
     sharepointClientState: sharepointClientState
     sharepointNotificationUrl: sharepointNotificationUrl
+    defaultAccessDays: defaultAccessDays
+    maxAccessDays: maxAccessDays
+    expiryReminderDays: expiryReminderDays
+    sponsorsEnabled: sponsorsEnabled
+    offboardingAction: offboardingAction
+    offboardingGraceDays: offboardingGraceDays
   }
 }
 

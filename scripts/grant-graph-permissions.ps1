@@ -30,6 +30,11 @@ param(
     [switch]$SitesReadWriteAll,
     # Grant the identity the 'write' role on this one site (what Sites.Selected needs).
     [string]$SiteUrl,
+    # Also grant User.ReadWrite.All: setting a guest's sponsors (SPONSORS_ENABLED=true; docs/lifecycle.md).
+    [switch]$Sponsors,
+    # Also grant what OFFBOARDING_ACTION needs: disable = User.EnableDisableAccount.All, delete = User.DeleteRestore.All.
+    [ValidateSet('none', 'disable', 'delete')]
+    [string]$Offboarding = 'none',
     # Show what would be granted, change nothing.
     [switch]$DryRun
 )
@@ -49,6 +54,9 @@ $RoleNames = [ordered]@{
     'df021288-bdef-4463-88db-98f22de89214' = 'User.Read.All'
     '883ea226-0bf2-4a8f-9f9d-92c9162a727d' = 'Sites.Selected'
     '9492366f-7969-46a4-8d15-ed1a20078fff' = 'Sites.ReadWrite.All'
+    '741f803b-c850-494e-b5df-cde7c675a1ca' = 'User.ReadWrite.All'
+    '3011c876-62b7-4ada-afa2-506cbbecc68c' = 'User.EnableDisableAccount.All'
+    'eccc023d-eccf-4e7b-9683-8813ab36cecc' = 'User.DeleteRestore.All'
 }
 
 function Get-AzdValue([string]$Name) {
@@ -66,6 +74,9 @@ function Get-WantedRoles {
         'df021288-bdef-4463-88db-98f22de89214')
     if ($SharePoint -and $SitesReadWriteAll) { $wanted += '9492366f-7969-46a4-8d15-ed1a20078fff' }
     elseif ($SharePoint) { $wanted += '883ea226-0bf2-4a8f-9f9d-92c9162a727d' }
+    if ($Sponsors) { $wanted += '741f803b-c850-494e-b5df-cde7c675a1ca' }
+    if ($Offboarding -eq 'disable') { $wanted += '3011c876-62b7-4ada-afa2-506cbbecc68c' }
+    elseif ($Offboarding -eq 'delete') { $wanted += 'eccc023d-eccf-4e7b-9683-8813ab36cecc' }
     return $wanted
 }
 
@@ -133,6 +144,12 @@ if ($FromAzd) {
     if (-not $PrincipalId) { throw "APP_IDENTITY_PRINCIPAL_ID is not in the azd environment: run 'azd provision' first" }
     $azdSite = Get-AzdValue 'SHAREPOINT_SITE_URL'
     if ($azdSite) { $SharePoint = $true; $SiteUrl = $azdSite }
+    if ((Get-AzdValue 'SPONSORS_ENABLED') -eq 'true') { $Sponsors = $true }
+    $azdOffboarding = Get-AzdValue 'OFFBOARDING_ACTION'
+    if ($azdOffboarding) {
+        if ($azdOffboarding -notin @('none', 'disable', 'delete')) { throw "OFFBOARDING_ACTION is none, disable or delete, not '$azdOffboarding'" }
+        $Offboarding = $azdOffboarding
+    }
 }
 if (-not $PrincipalId) { throw 'Give -PrincipalId <object id> or -FromAzd.' }
 if ($SiteUrl -and -not $SharePoint) { throw '-SiteUrl goes with -SharePoint.' }

@@ -4,7 +4,8 @@
 # (`az rest` against Graph): the portal has no button for giving a managed identity app roles (cloud-facts
 # "Permissions"; Graph docs serviceprincipal-post-approleassignedto).
 #
-#   scripts/grant-graph-permissions.sh --principal-id <object id> [--sharepoint [--site-url URL]] [--dry-run]
+#   scripts/grant-graph-permissions.sh --principal-id <object id> [--sharepoint [--site-url URL]] [--sponsors]
+#                                      [--offboarding disable|delete] [--dry-run]
 #   scripts/grant-graph-permissions.sh --from-azd        # the azd post-provision hook (azure.yaml)
 #
 # The signed-in `az` user needs the right to grant Graph application permissions (Privileged Role Administrator
@@ -18,6 +19,11 @@ readonly GROUP_MEMBER_READWRITE_ALL="dbaae8cf-10b5-4b86-a4a1-f871c94c6695"
 readonly USER_READ_ALL="df021288-bdef-4463-88db-98f22de89214"
 readonly SITES_SELECTED="883ea226-0bf2-4a8f-9f9d-92c9162a727d"
 readonly SITES_READWRITE_ALL="9492366f-7969-46a4-8d15-ed1a20078fff"
+# Opt-in guest lifecycle features (docs/lifecycle.md), each its least privileged permission (Graph API pages):
+# sponsors (user-post-sponsors), block sign-in (user-update accountEnabled, with User.Read.All), delete (user-delete).
+readonly USER_READWRITE_ALL="741f803b-c850-494e-b5df-cde7c675a1ca"
+readonly USER_ENABLE_DISABLE_ACCOUNT_ALL="3011c876-62b7-4ada-afa2-506cbbecc68c"
+readonly USER_DELETE_RESTORE_ALL="eccc023d-eccf-4e7b-9683-8813ab36cecc"
 # SharePoint REST (the list webhook subscription) takes tokens for SharePoint, whose roles come from this service
 # principal ("Office 365 SharePoint Online"; sp-dev-docs apis/webhooks/lists/create-subscription.md). Its app role
 # ids are not in Microsoft's published permissions reference, so they are looked up by value at run time.
@@ -33,12 +39,16 @@ permissions are left as they are.
 
   --principal-id ID      object id of the service principal (for a managed identity: its principal id)
   --from-azd             read APP_IDENTITY_PRINCIPAL_ID from the azd environment; if SHAREPOINT_SITE_URL is
-                         set there too, act as if --sharepoint --site-url "$SHAREPOINT_SITE_URL" were given
+                         set there too, act as if --sharepoint --site-url "$SHAREPOINT_SITE_URL" were given;
+                         SPONSORS_ENABLED=true and OFFBOARDING_ACTION there act as --sponsors / --offboarding
   --sharepoint           also grant Microsoft Graph's Sites.Selected and Office 365 SharePoint Online's
                          Sites.Selected (for the webhook subscription; then grant the site itself with --site-url)
   --sites-readwrite-all  with --sharepoint: grant Graph's Sites.ReadWrite.All and SharePoint's Sites.Manage.All
                          instead (fallback for tenants where a site-level grant is impossible; EVERY site)
   --site-url URL         grant the identity the 'write' role on this one site (what Sites.Selected needs)
+  --sponsors             also grant User.ReadWrite.All (setting a guest's sponsors: SPONSORS_ENABLED=true)
+  --offboarding ACTION   also grant what OFFBOARDING_ACTION needs: disable = User.EnableDisableAccount.All,
+                         delete = User.DeleteRestore.All
   --graph-endpoint URL   Graph host (default: $GRAPH_ENDPOINT or https://graph.microsoft.com)
   --dry-run              show what would be granted, change nothing
   -h, --help             this text
@@ -56,6 +66,8 @@ from_azd=false
 sharepoint=false
 sites_readwrite_all=false
 site_url=""
+sponsors=false
+offboarding=none
 graph="${GRAPH_ENDPOINT:-https://graph.microsoft.com}"
 dry_run=false
 
@@ -67,6 +79,8 @@ parse_args() {
       --sharepoint) sharepoint=true; shift ;;
       --sites-readwrite-all) sites_readwrite_all=true; shift ;;
       --site-url) site_url="${2:?--site-url needs a value}"; shift 2 ;;
+      --sponsors) sponsors=true; shift ;;
+      --offboarding) offboarding="${2:?--offboarding needs disable, delete or none}"; shift 2 ;;
       --graph-endpoint) graph="${2:?--graph-endpoint needs a value}"; shift 2 ;;
       --dry-run) dry_run=true; shift ;;
       -h | --help) usage; exit 0 ;;
@@ -94,6 +108,11 @@ resolve_from_azd() {
     sharepoint=true
     site_url="$azd_site"
   fi
+  [[ "$(azd_value SPONSORS_ENABLED)" == true ]] && sponsors=true
+  local azd_offboarding
+  azd_offboarding="$(azd_value OFFBOARDING_ACTION)"
+  [[ -n "$azd_offboarding" ]] && offboarding="$azd_offboarding"
+  return 0
 }
 
 # az rest against Graph; --resource names the token audience so national clouds work too.
@@ -110,6 +129,9 @@ role_name() {
     "$USER_READ_ALL") printf 'User.Read.All' ;;
     "$SITES_SELECTED") printf 'Sites.Selected' ;;
     "$SITES_READWRITE_ALL") printf 'Sites.ReadWrite.All' ;;
+    "$USER_READWRITE_ALL") printf 'User.ReadWrite.All' ;;
+    "$USER_ENABLE_DISABLE_ACCOUNT_ALL") printf 'User.EnableDisableAccount.All' ;;
+    "$USER_DELETE_RESTORE_ALL") printf 'User.DeleteRestore.All' ;;
     *) printf '%s' "$1" ;;
   esac
 }
@@ -121,6 +143,12 @@ wanted_roles() {
   elif [[ "$sharepoint" == true ]]; then
     printf '%s\n' "$SITES_SELECTED"
   fi
+  [[ "$sponsors" == true ]] && printf '%s\n' "$USER_READWRITE_ALL"
+  case "$offboarding" in
+    disable) printf '%s\n' "$USER_ENABLE_DISABLE_ACCOUNT_ALL" ;;
+    delete) printf '%s\n' "$USER_DELETE_RESTORE_ALL" ;;
+  esac
+  return 0
 }
 
 explain_denied() {
@@ -225,6 +253,10 @@ main() {
   [[ "$from_azd" == true ]] && resolve_from_azd
   [[ -n "$principal_id" ]] || { usage >&2; fail "give --principal-id or --from-azd"; }
   [[ -z "$site_url" || "$sharepoint" == true ]] || fail "--site-url goes with --sharepoint"
+  case "$offboarding" in
+    none | disable | delete) ;;
+    *) fail "--offboarding is none, disable or delete (OFFBOARDING_ACTION), not '$offboarding'" ;;
+  esac
   graph="${graph%/}"
   command -v az >/dev/null 2>&1 || fail "the Azure CLI (az) is not installed"
 

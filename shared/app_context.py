@@ -8,6 +8,7 @@ next invocation. Tests point the process at the simulator with :func:`reset`: on
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 
 from .credentials import build_token_provider
 from .graph import READ_TIMEOUT, GraphClient
+from .lag import FirstDelay
 from .logging_setup import log_event
 from .settings import Settings
 
@@ -30,6 +32,10 @@ QUEUE_BUDGET_SECONDS = 30.0  # one membership attempt; the queue's redeliveries 
 OutcomeHook = Callable[[Any], None]
 
 
+def _same(seconds: float) -> float:
+    return seconds
+
+
 @dataclass
 class Timing:
     """How the app waits. Tests may make waits move the simulator's clock instead of the real one (and the soak
@@ -38,6 +44,13 @@ class Timing:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     graph_read_timeout: float = READ_TIMEOUT
+    wall: Callable[[], float] = time.time  # seconds since the epoch: access periods end on this clock
+    # The visibility timeout a delayed re-enqueue sends for the delay it wants (shared.membership). A harness with
+    # simulated waits moves the simulator's clock by the delay and sends 0, as ``sleep`` does for in-call waits.
+    queue_delay: Callable[[float], float] = _same
+
+    def utcnow(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.wall(), dt.UTC)
 
 
 class AppContext:
@@ -57,6 +70,8 @@ class AppContext:
         self.sharepoint_tokens: dict[str, Any] = {}
         self.site_ids: dict[str, str] = {}
         self.health_report: tuple[float, Any] | None = None
+        self.first_delay = FirstDelay()  # a new guest's first membership delay, learned (shared.lag)
+        self.status_link_key: bytes | None = None  # the key that signs status links (shared.status_links)
 
     def settings(self) -> Settings:
         """The validated settings; raises SettingsError (naming each bad setting) until they are fixed."""
@@ -83,6 +98,10 @@ class AppContext:
         from .claims import claim_store
 
         return claim_store(self)
+
+    def utcnow(self) -> dt.datetime:
+        """Now, on the context's wall clock (tests move it with the simulator's)."""
+        return self.timing.utcnow()
 
     def max_dequeue_count(self) -> int:
         """host.json's extensions.queues.maxDequeueCount, read once: the delivery after which the host gives up."""

@@ -12,15 +12,29 @@ from .http_api import handle_invitation
 from .invitation_queue import process_invitation_message
 from .membership import process_membership
 from .openapi import served_openapi_json
+from .status_api import handle_status, sweep_status
 
 
 def invite_http(req: func.HttpRequest,
                 memberships: func.Out[typing.List[str]]) -> func.HttpResponse:  # noqa: UP006 (as function_app.py)
     headers = {name.lower(): value for name, value in req.headers.items()}
-    answer = handle_invitation(headers, req.get_body() or b"")
+    answer = handle_invitation(headers, req.get_body() or b"", url=req.url)
     if answer.messages:
         memberships.set(answer.messages)
     return func.HttpResponse(answer.body, status_code=answer.status, headers=answer.headers)
+
+
+def invitation_status(req: func.HttpRequest, *, signed: bool) -> func.HttpResponse:
+    """GET /api/invitations/{requestId} (function key) or its signed link /status (anonymous)."""
+    headers = {name.lower(): value for name, value in req.headers.items()}
+    answer = handle_status(req.route_params.get("requestId") or "", req.url, dict(req.params), headers,
+                           signed=signed)
+    return func.HttpResponse(answer.body, status_code=answer.status, headers=answer.headers)
+
+
+def sweep_invitation_status() -> None:
+    """The daily timer: delete expired status records (shared.status.RETENTION_DAYS)."""
+    sweep_status()
 
 
 def add_membership(msg: func.QueueMessage, poison: func.Out[str]) -> None:

@@ -30,6 +30,16 @@ REQUIRED_ROLES: dict[str, tuple[str, ...]] = {
     "GroupMember.ReadWrite.All": ("Group.ReadWrite.All", "Directory.ReadWrite.All"),
     "User.Read.All": ("User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
 }
+# The opt-in lifecycle features' permissions (docs/lifecycle.md): checked only when their setting is on.
+# (role, broader roles Graph also accepts, the setting that needs it, grant script flag (bash), (PowerShell))
+LIFECYCLE_ROLES: dict[str, tuple[str, tuple[str, ...], str, str, str]] = {
+    "sponsors": ("User.ReadWrite.All", ("Directory.ReadWrite.All",), "SPONSORS_ENABLED=true", "--sponsors",
+                 "-Sponsors"),
+    "disable": ("User.EnableDisableAccount.All", ("User.ReadWrite.All", "Directory.ReadWrite.All"),
+                "OFFBOARDING_ACTION=disable", "--offboarding disable", "-Offboarding disable"),
+    "delete": ("User.DeleteRestore.All", ("User.ReadWrite.All",), "OFFBOARDING_ACTION=delete",
+               "--offboarding delete", "-Offboarding delete"),
+}
 SITES_ROLES = ("Sites.Selected", "Sites.ReadWrite.All")  # either (docs/sharepoint.md); Selected needs a site grant
 GRANT_SCRIPT = "scripts/grant-graph-permissions.sh"
 GRAPH_BUDGET_SECONDS = 10.0  # per Graph call of a check: a health check must answer quickly
@@ -123,13 +133,13 @@ def token_claims(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-def grant_command(settings: Settings, principal: str, *, sharepoint: bool = False) -> str:
+def grant_command(settings: Settings, principal: str, *, sharepoint: bool = False, extra: str = "") -> str:
     """The command that grants what is missing (idempotent: what is there already is left alone)."""
     prefix = f"GRAPH_ENDPOINT={settings.graph_endpoint} " if settings.graph_endpoint != DEFAULT_GRAPH_ENDPOINT else ""
     command = f"{prefix}{GRANT_SCRIPT} --principal-id {principal}"
     if sharepoint:
         command += f" --sharepoint --site-url {settings.sharepoint_site_url}"
-    return command
+    return f"{command} {extra}" if extra else command
 
 
 def role_checks(settings: Settings, roles: set[str], principal: str) -> list[Check]:
@@ -147,6 +157,21 @@ def role_checks(settings: Settings, roles: set[str], principal: str) -> list[Che
         else:
             fix = admin.format(command=grant_command(settings, principal), principal=principal, ps_extra="")
             checks.append(Check(f"permission {role}", Status.MISSING, f"{role} is not in the token's roles", fix))
+    wanted = (["sponsors"] if settings.sponsors_enabled else []) + (
+        [settings.offboarding_action] if settings.offboarding_action in LIFECYCLE_ROLES else [])
+    for feature in wanted:
+        role, broader, setting, flag, ps_flag = LIFECYCLE_ROLES[feature]
+        via = [name for name in broader if name in roles]
+        name = f"permission {role}"
+        if role in roles:
+            checks.append(Check(name, Status.OK, f"granted ({setting})"))
+        elif via:
+            checks.append(Check(name, Status.OK, f"covered by {via[0]} (more than needed; {setting})"))
+        else:
+            fix = admin.format(command=grant_command(settings, principal, extra=flag), principal=principal,
+                               ps_extra=f" {ps_flag}")
+            checks.append(Check(name, Status.MISSING, f"{setting} needs {role}, which is not in the token's roles",
+                                fix))
     if settings.sharepoint_site_url:
         have = [name for name in SITES_ROLES if name in roles]
         name = f"permission {' or '.join(SITES_ROLES)}"

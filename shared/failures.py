@@ -37,7 +37,15 @@ RETRYABLE_KINDS = frozenset({"graph-throttled", "graph-unavailable", "identity-u
 
 # The Graph application permission each operation needs, named when Graph says it is missing.
 PERMISSIONS = {"lookup": "User.Read.All", "invite": "User.Invite.All", "add-member": "GroupMember.ReadWrite.All",
-               "list": "Sites.Selected"}
+               "list": "Sites.Selected", "remove-member": "GroupMember.ReadWrite.All",
+               "sponsors": "User.ReadWrite.All", "disable-user": "User.EnableDisableAccount.All",
+               "delete-user": "User.DeleteRestore.All"}
+
+# Retry verdicts that are waits, not faults: Graph asked us to come back (throttled, busy) or the new guest is not
+# visible yet. A queue door puts such a message back with a visibility delay and the invocation succeeds; any other
+# retry verdict (identity platform, storage, a credential or setting, a bug) is a fault the host redelivers.
+WAIT_KINDS = frozenset({"replication-lag", "graph-throttled", "graph-unavailable"})
+LAG_BACKOFF_MAX_SECONDS = 600  # the lag backoff doubles per try (2, 4, 8 … s) up to this
 
 DEFAULT_RETRY_SECONDS = 30
 # Answers seen while a new object replicates (MGDC api/group-post-members.md; the eventual consistency guidance).
@@ -74,6 +82,21 @@ class Verdict:
     def lag(self) -> bool:
         """Retry because a new guest is not yet visible to writes (worth short in-call waits)."""
         return self.problem is not None and self.problem.kind == "replication-lag"
+
+    @property
+    def wait(self) -> bool:
+        """Retry because Graph asked to wait or the guest is not visible yet: a wait, not a fault (WAIT_KINDS)."""
+        return self.retry and self.problem is not None and self.problem.kind in WAIT_KINDS
+
+    def wait_seconds(self, attempts: int, lag_estimate: float = 0.0) -> int:
+        """How long to wait before the next try after ``attempts`` tries: the Retry-After Graph sent (kept in
+        ``after``); for replication lag at least the lag backoff, which doubles per try (2, 4, 8 … 600 s), and at
+        least ``lag_estimate`` (the lag the process has learned to expect for a new guest: shared.lag)."""
+        after = self.after or DEFAULT_RETRY_SECONDS
+        if self.lag:
+            backoff = min(2 ** max(1, attempts), LAG_BACKOFF_MAX_SECONDS)
+            return max(after, backoff, math.ceil(min(lag_estimate, LAG_BACKOFF_MAX_SECONDS)))
+        return after
 
     def final(self, attempts: int, max_attempts: int) -> Verdict:
         """This verdict for a door that redelivers: a retry on the last delivery gives up, keeping its reason."""
@@ -180,6 +203,18 @@ def judge_membership(error: BaseException, group_id: str) -> Verdict:
                                        retry_after=_seconds(error.retry_after, 2),
                                        extensions={"graphError": error.to_dict()}))
     return judge(error, "add-member")
+
+
+def judge_removal(error: BaseException, operation: str = "remove-member") -> Verdict:
+    """Removing a user from a group (or deleting a user): "not a member" is done, in either shape Graph answers it
+    (404 Request_ResourceNotFound; 400 "removed object references do not exist"), and so is the group's or the
+    user's own 404 (nothing left to remove). Everything else as any Graph call."""
+    from .graph import GraphError
+
+    if isinstance(error, GraphError) and (error.status == 404 or (
+            error.status == 400 and "removed object references do not exist" in error.message)):
+        return DONE
+    return judge(error, operation)
 
 
 def _seconds(value: float | None, default: int) -> int:

@@ -209,6 +209,33 @@ class GraphClient:
         self.request("POST", f"/groups/{quote(group_id, safe='')}/members/$ref", body=reference, budget=budget,
                      request_id=request_id)
 
+    def remove_member(self, group_id: str, user_id: str, budget: CallBudget, request_id: str | None = None) -> None:
+        """DELETE /groups/{id}/members/{id}/$ref (MGDC api/group-delete-members.md). Replaying it is safe: a second
+        removal answers "not a member", which failures.judge_removal counts as done."""
+        self.request("DELETE", f"/groups/{quote(group_id, safe='')}/members/{quote(user_id, safe='')}/$ref",
+                     budget=budget, request_id=request_id)
+
+    def get_user(self, key: str, fields: tuple[str, ...], budget: CallBudget) -> dict:
+        """GET /users/{id or UPN}?$select=… (MGDC api/user-get.md; User.Read.All)."""
+        return self.request("GET", f"/users/{quote(key, safe='@')}", query={"$select": ",".join(fields)},
+                            budget=budget) or {}
+
+    def add_sponsor(self, user_id: str, sponsor_id: str, budget: CallBudget, request_id: str | None = None) -> None:
+        """POST /users/{id}/sponsors/$ref (MGDC api/user-post-sponsors.md; User.ReadWrite.All). A replay answers
+        "already exist", which the caller counts as done."""
+        reference = {"@odata.id": f"{self.base_url}/users/{sponsor_id}"}
+        self.request("POST", f"/users/{quote(user_id, safe='')}/sponsors/$ref", body=reference, budget=budget,
+                     request_id=request_id)
+
+    def disable_user(self, user_id: str, budget: CallBudget) -> None:
+        """PATCH /users/{id} accountEnabled false: block sign-in (MGDC api/user-update.md;
+        User.EnableDisableAccount.All with User.Read.All)."""
+        self.request("PATCH", f"/users/{quote(user_id, safe='')}", body={"accountEnabled": False}, budget=budget)
+
+    def delete_user(self, user_id: str, budget: CallBudget) -> None:
+        """DELETE /users/{id} (MGDC api/user-delete.md; User.DeleteRestore.All). A replay answers 404: done."""
+        self.request("DELETE", f"/users/{quote(user_id, safe='')}", budget=budget)
+
     # ---- the retry loop -------------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, budget: CallBudget, query: dict[str, str] | None = None,
                 body: Any = None, idempotent: bool = True, request_id: str | None = None,

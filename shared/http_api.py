@@ -15,13 +15,15 @@ from typing import Any
 
 from . import app_context
 from .app_context import HTTP_BUDGET_SECONDS, AppContext
+from .failures import judge
 from .intake import Admitted, Refused, intake
 from .logging_setup import log_event
 from .problems import Problem, payload_too_large, unsupported_media_type
 from .requests_model import MAX_BODY_BYTES, REQUEST_ID_PATTERN
-from .wire import parse_json
+from .wire import parse_json, utc_text
 
 REQUEST_ID_HEADERS = ("x-ms-client-request-id", "x-correlation-id")
+ACCEPTED_RETRY_AFTER = 10  # seconds before the first poll of an asynchronous answer
 _JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
 
 
@@ -33,8 +35,10 @@ class HttpAnswer:
     messages: list[str] = field(default_factory=list)  # group-memberships messages to enqueue (success only)
 
 
-def handle_invitation(headers: Mapping[str, str], body: bytes, ctx: AppContext | None = None) -> HttpAnswer:
-    """Answer one invitation request. ``headers`` keys are lower-case."""
+def handle_invitation(headers: Mapping[str, str], body: bytes, ctx: AppContext | None = None,
+                      url: str | None = None) -> HttpAnswer:
+    """Answer one invitation request. ``headers`` keys are lower-case; ``url`` is the request's (for the status
+    link of an asynchronous answer)."""
     ctx = ctx or app_context.current()
     clock = ctx.timing.clock
     started = clock()
@@ -43,23 +47,47 @@ def handle_invitation(headers: Mapping[str, str], body: bytes, ctx: AppContext |
         parsed = _parse(headers, body)
     except Problem as problem:
         return _problem_answer(problem, request_id, clock() - started, False)
-    result = intake(parsed, request_id, ctx.settings, ctx.graph, HTTP_BUDGET_SECONDS)
+    result = intake(parsed, request_id, ctx.settings, ctx.graph, HTTP_BUDGET_SECONDS, ctx.utcnow)
     if isinstance(result, Refused):
         return _problem_answer(result.problem, result.request_id, clock() - started, result.log_pii)
     person = result.person
     status = 201 if person.invited else 200  # 201: this call created (sent) an invitation
     messages = result.membership_messages()
+    try:  # the status record exists before any membership message does (GET answers it at once)
+        from .status import record_admitted  # the table SDK is imported on the first accepted request
+
+        record_admitted(ctx, result, "http")
+        link = status_link_for(ctx, result, url) if messages and respond_async(headers) else None
+    except Exception as error:  # storage down: nothing is enqueued; a retry finds the person (no second email)
+        return _problem_answer(judge(error).problem, result.request_id, clock() - started, result.log_pii)
     log_event("invite.done", log_pii=result.log_pii, requestId=result.request_id, email=result.request.email,
               userId=person.user_id, outcome="invited" if person.invited else "existing", status=status,
-              groups=len(messages), durationMs=_ms(clock() - started))
-    return HttpAnswer(status, json.dumps(invitation_answer(result)).encode("utf-8"), _headers(result.request_id),
-                      messages)
+              groups=len(messages), durationMs=_ms(clock() - started), respondAsync=link is not None)
+    body_json = json.dumps(invitation_answer(result)).encode("utf-8")
+    if link is not None:  # the asynchronous request-reply pattern: poll Location until it answers 200
+        headers_out = {**_headers(result.request_id), "Location": link, "Retry-After": str(ACCEPTED_RETRY_AFTER),
+                       "Preference-Applied": "respond-async"}
+        return HttpAnswer(202, body_json, headers_out, messages)
+    return HttpAnswer(status, body_json, _headers(result.request_id), messages)
+
+
+def respond_async(headers: Mapping[str, str]) -> bool:
+    """``Prefer: respond-async`` (RFC 7240: a list of preferences, case-insensitive tokens, maybe with values)."""
+    preferences = (headers.get("prefer") or "")[:1000].split(",")
+    return any(item.split(";")[0].split("=")[0].strip().lower() == "respond-async" for item in preferences)
+
+
+def status_link_for(ctx: AppContext, result: Admitted, url: str | None) -> str:
+    from .status_api import link_key
+    from .status_links import base_url_of, status_link
+
+    return status_link(base_url_of(url or "https://localhost"), result.request_id, link_key(ctx))
 
 
 def invitation_answer(result: Admitted) -> dict[str, Any]:
     """The 200/201 body (docs/api.md)."""
     person = result.person
-    return {
+    answer = {
         "requestId": result.request_id,
         "email": result.request.email,
         "userId": person.user_id,
@@ -69,6 +97,9 @@ def invitation_answer(result: Admitted) -> dict[str, Any]:
         "inviteRedeemUrl": person.redeem_url,
         "groups": [{"groupId": group_id, "status": "queued"} for group_id in result.request.group_ids],
     }
+    if result.until is not None:
+        answer["accessUntil"] = utc_text(result.until)
+    return answer
 
 
 def request_id_from(headers: Mapping[str, str]) -> str:

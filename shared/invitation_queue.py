@@ -19,7 +19,7 @@ from typing import Any
 
 from . import app_context
 from .app_context import QUEUE_BUDGET_SECONDS, AppContext
-from .failures import RetryLater, verdict_for
+from .failures import RetryLater, judge, verdict_for
 from .intake import Refused, intake
 from .logging_setup import log_event
 from .problems import Problem
@@ -47,11 +47,18 @@ def process_invitation_message(body: bytes | str, dequeue_count: int | None, mes
         message = decode_queue_body(body).value
     except Problem as problem:
         return _failed(ctx, Refused(request_id, verdict_for(problem)), message, attempts, started)
-    result = intake(message, request_id, ctx.settings, ctx.graph, QUEUE_BUDGET_SECONDS)
+    result = intake(message, request_id, ctx.settings, ctx.graph, QUEUE_BUDGET_SECONDS, ctx.utcnow)
     if isinstance(result, Refused):
         return _failed(ctx, result, message, attempts, started)
     status = "invited" if result.person.invited else "existing"
     memberships = result.membership_messages()
+    try:
+        from .status import record_admitted  # the table SDK is imported on the first accepted request
+
+        record_admitted(ctx, result, "queue")
+    except Exception as error:  # storage down: a retry verdict (the person is found again, no second email)
+        return _failed(ctx, Refused(result.request_id, judge(error), result.request, result.log_pii), message,
+                       attempts, started)
     log_event("invite_queue.done", log_pii=result.log_pii, requestId=result.request_id, email=result.request.email,
               userId=result.person.user_id, outcome=status, groups=len(memberships), attempts=attempts,
               durationMs=_ms(ctx.timing.clock() - started))

@@ -1,36 +1,51 @@
-"""Add one user to one group from a ``group-memberships`` message, and decide: done, try again, or poison.
+"""Add one user to one group from a ``group-memberships`` message, and decide: done, wait, try again, or poison.
 
-- 204, or "already a member" → done. Replication lag is waited out within the invocation (LAG_DELAYS).
-- Every failure is judged by the failure policy (shared.failures.judge_membership): retry → :class:`RetryLater`,
-  so the host delivers the message again after host.json's visibilityTimeout; on the last delivery (dequeue count
-  ≥ maxDequeueCount) → poison with the reason instead, because the host would poison it with none; give up (a
-  missing permission, the group's 404, an unreadable message, a group outside ALLOWED_GROUP_IDS) → poison at once,
-  with the reason.
-- A final outcome goes to the app context's outcome hooks; one that cannot record it yet raises RetryLater, which
-  redelivers the message as above (the add then answers "already a member") or, on the last delivery, poisons it
-  with the hook's reason.
+- 204, or "already a member" → done.
+- A wait is not a failure (issue 14 #4): when Graph asks us to come back (429/503 with or without Retry-After, the
+  Retry-After beyond the invocation's 30 s budget included) or the new guest is not visible yet (replication lag),
+  the failure policy's verdict is a *wait* (shared.failures.WAIT_KINDS) and the message is put back on its queue
+  with a visibility delay: the wait Graph asked for, or the lag backoff (2, 4, 8 … s). The message counts its
+  tries (``attempts``) and the invocation succeeds: no failed execution, no exception record. After
+  maxDequeueCount tries in all it is poisoned with the reason.
+- A NEW guest's first message (``newGuest``, written by the intake pipeline) is first put back with the delay this
+  process learned from the lag it observed (shared.lag), without a directory write; the try after it teaches the
+  delay.
+- Any other retry verdict is a fault: :class:`RetryLater` is raised, so the host delivers the message again after
+  host.json's visibilityTimeout; on the last delivery → poison with the reason instead; give up (a missing
+  permission, the group's 404, an unreadable message, a group outside ALLOWED_GROUP_IDS) → poison at once.
+- Nothing is lost if the process dies between the re-enqueue and the end of the invocation: the copy is written
+  before the invocation succeeds, so at worst both the copy and the original (redelivered after visibilityTimeout)
+  are tried, and adding a member twice ends as "already a member" (done). Queue delivery is at-least-once anyway.
+- Every state change of the group is written to the request's status record (shared.status): waiting again
+  (best effort: the copy on the queue matters more), and the final outcome, which like the outcome hooks must be
+  recorded: one that cannot be recorded yet raises RetryLater (redelivery; the add then answers "already a member")
+  or, on the last delivery, poisons the message with the reason.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
+import math
 import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import app_context
+from . import app_context, storage
 from .app_context import QUEUE_BUDGET_SECONDS, AppContext
-from .failures import RetryLater, Verdict, judge_membership
+from .failures import RetryLater, Verdict, judge, judge_membership
 from .graph import GraphError
 from .logging_setup import log_event
 from .problems import FieldError, policy_refused, problem_text
-from .requests_model import GUID_PATTERN
+from .requests_model import GUID_PATTERN, REQUEST_ID_PATTERN
 from .settings import SettingsError
-from .wire import poison_message, read_queue_body
+from .wire import MEMBERSHIP_QUEUE, parse_utc, poison_message, read_queue_body, utc_text
 
-# Waits between in-invocation tries while a new user is not yet visible to writes: covers the common lag of
-# seconds without a redelivery; host.json's redeliveries (every 2 minutes) cover the minutes after that.
-LAG_DELAYS = (2.0, 4.0, 8.0)
+# The message members this worker adds when it puts a message back (removed again from a poison message, so that
+# requeueing it from the poison queue starts afresh).
+ATTEMPTS, FIRST_DELAY = "attempts", "firstDelay"
+MAX_VISIBILITY_SECONDS = 7 * 86400 - 1  # Azure Queue storage: a visibility timeout is less than 7 days
 
 __all__ = ["MembershipOutcome", "MembershipResult", "RetryLater", "decode_message", "process_membership"]
 
@@ -39,7 +54,7 @@ __all__ = ["MembershipOutcome", "MembershipResult", "RetryLater", "decode_messag
 class MembershipOutcome:
     """A final outcome, given to the application context's outcome hooks (``source``: the producer's object)."""
 
-    status: str  # "added" | "already_member" | "poisoned"
+    status: str  # "added" | "already_member" | "poisoned"; not final: "waiting" (put back with a delay)
     user_id: str | None
     group_id: str | None
     request_id: str | None
@@ -57,18 +72,38 @@ class MembershipResult:
 
 def process_membership(body: bytes | str, dequeue_count: int | None,
                        ctx: AppContext | None = None) -> MembershipResult:
-    """Handle one delivery. Returns the outcome (and a poison message when it failed for good), or raises
-    RetryLater for the host to try again."""
+    """Handle one delivery. Returns the outcome (and a poison message when it failed for good); a wait puts the
+    message back with a delay and returns a "waiting" outcome; raises RetryLater for the host to try again."""
     ctx = ctx or app_context.current()
-    attempts = dequeue_count or 1
     started = ctx.timing.clock()
     message, fields, problem = decode_message(body)
+    earlier = earlier_attempts(fields)
+    attempts = earlier + (dequeue_count or 1)
     if problem is not None:
         return _finish(ctx, _outcome("poisoned", fields, message, problem, attempts), started)
+    learning = earlier == 0 and FIRST_DELAY in fields  # the first directory write after the learned delay
+    if fields.get("newGuest") is True and earlier == 0 and FIRST_DELAY not in fields:
+        delay = ctx.first_delay.seconds
+        _put_back(ctx, message, 0, delay, {FIRST_DELAY: round(delay, 1)})
+        log_event("membership.deferred", log_pii=_log_pii(ctx), **_ids(fields), delaySeconds=round(delay, 1))
+        return MembershipResult(_outcome("waiting", fields, message, None, 0))
     try:
+        ask = _grant_ask(fields, attempts)
+        store = None
+        if ask is not None:  # a membership with an end: recorded as a grant around the add (shared.lifecycle)
+            from . import lifecycle  # lazy: the storage SDKs are for messages with an end only (cold start)
+            from .grants import grant_store
+
+            store = grant_store()
+            lifecycle.before_add(store, ask, ctx.utcnow())
         status = _add(ctx, fields["userId"], fields["groupId"], fields.get("requestId"))
+        if ask is not None and store is not None:
+            lifecycle.after_add(ctx, store, ask, status, ctx.utcnow())
     except Exception as failure:  # every failure becomes the policy's verdict; a bug is logged whole first
-        verdict = judge_membership(failure, fields["groupId"]).final(attempts, ctx.max_dequeue_count())
+        verdict = judge_membership(failure, fields["groupId"])
+        if learning and verdict.lag:
+            ctx.first_delay.observed(lagged=True)
+        verdict = verdict.final(attempts, ctx.max_dequeue_count())
         bug = verdict.problem is not None and verdict.problem.kind == "internal-error"
         if bug:
             log_event("membership.bug", level=logging.ERROR, log_pii=_log_pii(ctx), attempts=attempts, **_ids(fields),
@@ -76,12 +111,63 @@ def process_membership(body: bytes | str, dequeue_count: int | None,
             if verdict.retry:
                 raise  # the host's own log keeps the real traceback too
         error = membership_error(verdict, failure)
+        if verdict.wait:
+            return _wait(ctx, verdict, message, fields, error, attempts, started)
         if verdict.retry:
             log_event("membership.retry", level=logging.WARNING, log_pii=_log_pii(ctx), attempts=attempts,
                       **_ids(fields), error=error, durationMs=_ms(ctx.timing.clock() - started))
             raise RetryLater(error.get("message")) from failure
         return _finish(ctx, _outcome("poisoned", fields, message, error, attempts), started)
+    if learning:
+        ctx.first_delay.observed(lagged=False)
     return _finish(ctx, _outcome(status, fields, message, None, attempts), started)
+
+
+def earlier_attempts(fields: dict[str, Any]) -> int:
+    """The tries a message already had before it was put back (its ``attempts``; anything else counts as 0)."""
+    value = fields.get(ATTEMPTS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
+        return 0
+    return value
+
+
+def _wait(ctx: AppContext, verdict: Verdict, message: Any, fields: dict[str, Any], error: dict[str, Any],
+          attempts: int, started: float) -> MembershipResult:
+    """Put the message back with the wait the verdict asks for; the invocation then succeeds."""
+    assert verdict.problem is not None
+    # A new guest still not visible waits at least the (just grown) learned delay rather than the short backoff.
+    estimate = ctx.first_delay.seconds if fields.get("newGuest") is True else 0.0
+    delay = verdict.wait_seconds(attempts, estimate)
+    _put_back(ctx, message, attempts, delay, {})
+    due = utc_text(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay))
+    log_event("membership.wait", log_pii=_log_pii(ctx), attempts=attempts, **_ids(fields), reason=verdict.problem.kind,
+              delaySeconds=delay, graphRequestId=error.get("graphRequestId"),
+              durationMs=_ms(ctx.timing.clock() - started))
+    request_id = _status_id(fields)
+    if request_id is not None:
+        from .status import QUEUED, store
+
+        try:  # best effort: the message is already back on its queue, which is what matters
+            store(ctx).group(request_id, fields["groupId"], QUEUED, attempts, next_attempt_at=due,
+                             waiting_for=verdict.problem.kind)
+        except Exception as failure:
+            log_event("membership.status_failed", level=logging.WARNING, requestId=request_id,
+                      groupId=fields["groupId"], error=f"{type(failure).__name__}: {str(failure)[:200]}")
+    return MembershipResult(_outcome("waiting", fields, message, error, attempts))
+
+
+def _put_back(ctx: AppContext, message: dict[str, Any], attempts: int, delay: float, extra: dict[str, Any]) -> None:
+    """Send a copy of the message with a visibility delay (an output binding cannot set one); a storage failure
+    is a fault: RetryLater, and the host redelivers the original."""
+    body = json.dumps({**message, **extra, ATTEMPTS: attempts}, ensure_ascii=False)
+    visibility = max(0, min(MAX_VISIBILITY_SECONDS, math.ceil(ctx.timing.queue_delay(delay))))
+    try:
+        storage.queue_client(MEMBERSHIP_QUEUE, ctx).send_message(body, visibility_timeout=visibility)
+    except Exception as failure:
+        problem = judge(failure).problem
+        log_event("membership.requeue_failed", level=logging.WARNING, log_pii=_log_pii(ctx), attempts=attempts,
+                  **_ids(message), error=problem_text(problem) if problem else str(failure)[:200])
+        raise RetryLater(problem_text(problem) if problem else "the message could not be put back") from failure
 
 
 def decode_message(body: bytes | str) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
@@ -94,7 +180,27 @@ def decode_message(body: bytes | str) -> tuple[Any, dict[str, Any], dict[str, An
              if not isinstance(parsed.get(name), str) or not re.fullmatch(GUID_PATTERN, parsed[name])]
     if wrong:
         return parsed, parsed, _invalid(f"{' and '.join(wrong)} must be {'GUIDs' if len(wrong) > 1 else 'a GUID'}")
+    if parsed.get("accessUntil") is not None and parse_utc(parsed["accessUntil"]) is None:
+        return parsed, parsed, _invalid("accessUntil must be an ISO 8601 date-time (e.g. 2027-03-31T17:00:00Z)")
     return parsed, {**parsed, "userId": parsed["userId"].lower(), "groupId": parsed["groupId"].lower()}, None
+
+
+def _grant_ask(fields: dict[str, Any], attempts: int) -> Any:
+    """The lifecycle's GrantAsk for a message with an end, else None."""
+    until = parse_utc(fields.get("accessUntil"))
+    if until is None:
+        return None  # no end: nothing to record, as before the lifecycle feature
+    from . import lifecycle
+    source = fields.get("source")
+    kind = source.get("type") if isinstance(source, dict) else None
+    request_id = fields.get("requestId") if isinstance(fields.get("requestId"), str) else None
+    email = fields.get("email") if isinstance(fields.get("email"), str) else None
+    reference = None
+    if kind == "sharepoint" and isinstance(source, dict):  # the row whose "Access status" follows the grant
+        reference = {name: str(source.get(name))[:200] for name in ("siteId", "listId", "itemId")}
+    return lifecycle.GrantAsk(fields["userId"], fields["groupId"], until, request_id,
+                              kind if isinstance(kind, str) else "queue", email, fields.get("invitedByApp") is True,
+                              attempts, reference)
 
 
 def _invalid(message: str) -> dict[str, Any]:
@@ -110,19 +216,14 @@ def _add(ctx: AppContext, user_id: str, group_id: str, request_id: str | None) -
                                                     "governs which groups guests may be added to)")],
                              ["ALLOWED_GROUP_IDS"])
     graph = ctx.graph()
-    budget = graph.budget(QUEUE_BUDGET_SECONDS)
-    for attempt in range(1, len(LAG_DELAYS) + 2):
-        try:
-            graph.add_member(group_id, user_id, budget, request_id if isinstance(request_id, str) else None)
-            return "added"
-        except GraphError as error:
-            verdict = judge_membership(error, group_id)
-            if verdict.done:
-                return "already_member"
-            if not verdict.lag or attempt > len(LAG_DELAYS) or LAG_DELAYS[attempt - 1] > budget.remaining():
-                raise
-            graph.sleep(LAG_DELAYS[attempt - 1])
-    raise AssertionError("unreachable")
+    try:  # one directory write per try: a wait (lag, throttling) puts the message back instead of sleeping here
+        graph.add_member(group_id, user_id, graph.budget(QUEUE_BUDGET_SECONDS),
+                         request_id if isinstance(request_id, str) else None)
+        return "added"
+    except GraphError as error:
+        if judge_membership(error, group_id).done:
+            return "already_member"
+        raise
 
 
 def membership_error(verdict: Verdict, failure: BaseException) -> dict[str, Any]:
@@ -132,13 +233,14 @@ def membership_error(verdict: Verdict, failure: BaseException) -> dict[str, Any]
     assert problem is not None
     graph_error = problem.extensions.get("graphError")
     if graph_error:
-        error = dict(graph_error)
+        error = {**graph_error, "problem": problem.type}
         if "requiredPermission" in problem.extensions:
             error["requiredPermission"] = problem.extensions["requiredPermission"]
         return error
     credential = problem.extensions.get("credentialError")
     if credential:
-        return {"status": None, "code": credential["code"], "message": credential["message"], "graphRequestId": None}
+        return {"status": None, "code": credential["code"], "message": credential["message"], "graphRequestId": None,
+                "problem": problem.type}
     codes = {"not-configured": "NotConfigured", "policy-refused": "PolicyRefused"}
     message = str(failure) if problem.kind == "not-configured" else problem_text(problem)
     if problem.kind == "policy-refused":
@@ -146,7 +248,7 @@ def membership_error(verdict: Verdict, failure: BaseException) -> dict[str, Any]
     if problem.kind == "internal-error":
         message = "The app failed unexpectedly; see the logs (event membership.bug) for this message."
     return {"status": 500 if problem.kind == "internal-error" else None, "code": codes.get(problem.kind, problem.kind),
-            "message": message, "graphRequestId": None}
+            "message": message, "graphRequestId": None, "problem": problem.type}
 
 
 def _outcome(status: str, fields: dict[str, Any], message: Any, error: dict[str, Any] | None,
@@ -156,7 +258,10 @@ def _outcome(status: str, fields: dict[str, Any], message: Any, error: dict[str,
 
 
 def poison_for(outcome: MembershipOutcome) -> str:
-    return poison_message(outcome.message, outcome.error or {}, outcome.attempts)
+    message = outcome.message
+    if isinstance(message, dict):  # the producer's message, without this worker's bookkeeping
+        message = {name: value for name, value in message.items() if name not in (ATTEMPTS, FIRST_DELAY)}
+    return poison_message(message, outcome.error or {}, outcome.attempts)
 
 
 def _finish(ctx: AppContext, outcome: MembershipOutcome, started: float) -> MembershipResult:
@@ -176,7 +281,7 @@ def _run_hooks(ctx: AppContext, outcome: MembershipOutcome) -> list[str]:
     delivery that propagates (the host delivers the message again; the add then answers "already a member", so
     hooks must be idempotent), on the last one its reason is returned for the poison message."""
     unrecorded = []
-    for hook in ctx.outcome_hooks():
+    for hook in [record_status, *ctx.outcome_hooks()]:
         try:
             hook(outcome)
         except RetryLater as error:
@@ -191,6 +296,33 @@ def _run_hooks(ctx: AppContext, outcome: MembershipOutcome) -> list[str]:
             log_event("membership.hook_failed", level=logging.ERROR, log_pii=_log_pii(ctx), userId=outcome.user_id,
                       groupId=outcome.group_id, exc_info=True)
     return unrecorded
+
+
+def record_status(outcome: MembershipOutcome) -> None:
+    """The core's own outcome hook: the group's final state in the request's status record (shared.status)."""
+    request_id = _status_id({"requestId": outcome.request_id})
+    if request_id is None or not isinstance(outcome.group_id, str) or not re.fullmatch(GUID_PATTERN, outcome.group_id):
+        return
+    from .status import ADDED, ALREADY_MEMBER, FAILED, store
+
+    status = {"added": ADDED, "already_member": ALREADY_MEMBER}.get(outcome.status, FAILED)
+    error = outcome.error or {}
+    problem = None
+    if status == FAILED:
+        problem = {"type": error.get("problem"), "status": error.get("status"), "code": error.get("code"),
+                   "graphRequestId": error.get("graphRequestId"), "message": error.get("message")}
+    try:
+        store().group(request_id, outcome.group_id, status, outcome.attempts, problem=problem)
+    except Exception as failure:  # storage down: record it on the next delivery (the add is idempotent)
+        verdict = judge(failure)
+        raise RetryLater(f"the status record could not be written: "
+                         f"{problem_text(verdict.problem) if verdict.problem else type(failure).__name__}") from failure
+
+
+def _status_id(fields: dict[str, Any]) -> str | None:
+    """The message's requestId when it can key a status record (any system may write this queue)."""
+    value = fields.get("requestId")
+    return value if isinstance(value, str) and re.fullmatch(REQUEST_ID_PATTERN, value) else None
 
 
 def _unrecorded(outcome: MembershipOutcome, reason: str) -> MembershipOutcome:

@@ -37,9 +37,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "messageLanguage": ("Message Language", "advanced"),
     "ccRecipients": ("Copy the Invitation To", "advanced"),
     "resendInvitation": ("Resend to a Guest Who Has Not Redeemed", "advanced"),
+    "accessUntil": ("Access Until", "advanced"),
+    "accessDays": ("Access Days", "advanced"),
+    "sponsors": ("Sponsors", "advanced"),
     "requestId": ("Request ID", "advanced"),
 }
-ITEM_LABELS = {"groupIds": "Group ID", "ccRecipients": "Email Address"}
+ITEM_LABELS = {"groupIds": "Group ID", "ccRecipients": "Email Address", "sponsors": "Sponsor"}
 
 # Who publishes the connector. The app is deployed by each organization for its own tenant, so these are
 # placeholders on the reserved .example domain (RFC 2606): replace them with your own before submitting
@@ -59,7 +62,8 @@ ICON_BRAND_COLOR = "#0F6CBD"  # certification refuses white and the default #007
 # shared.onboarding; tests probe the real handler for each status.
 PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "400": ("The body is not valid: every bad field is listed in errors.", ("invalid-request",)),
-    "403": ("Refused by the app's policy (email domain or group); errors name each, settings the setting.",
+    "403": ("Refused by the app's policy (email domain, group, or sponsors while SPONSORS_ENABLED is off); errors "
+            "name each, settings the setting.",
             ("policy-refused",)),
     "413": (f"The body is larger than {MAX_BODY_BYTES} bytes.", ("payload-too-large",)),
     "415": ("The body is not JSON (send Content-Type: application/json, UTF-8).", ("unsupported-media-type",)),
@@ -71,10 +75,14 @@ PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
             "in requiredPermission): an operator must act.",
             ("graph-permission-missing", "graph-refused", "credential-refused")),
     "503": ("Microsoft Graph, the identity platform or the app's storage is unavailable, the app is misconfigured, "
-            "or another request is inviting the same person right now; retry after Retry-After.",
-            ("graph-unavailable", "identity-unavailable", "storage-unavailable", "invitation-in-progress",
-             "not-configured")),
+            "another request is inviting the same person right now, or a new guest is not yet visible to set "
+            "sponsors on; retry after Retry-After.",
+            ("graph-unavailable", "identity-unavailable", "not-configured", "replication-lag", "storage-unavailable",
+             "invitation-in-progress")),
 }
+# The status operation's own problems (GET /invitations/{requestId}).
+STATUS_PROBLEMS = ("invitation-not-found", "status-link-invalid")
+PREFER_HEADER = "Prefer"
 RETRY_AFTER_STATUSES = ("429", "503")
 
 
@@ -99,11 +107,14 @@ def openapi_document(host: str = PLACEHOLDER_HOST) -> dict[str, Any]:
                             "description": "A function key of the app (Azure portal: the function's Function Keys)."},
         },
         "security": [{"functionKey": []}],
-        "paths": {"/invitations": {"post": _invite_operation()}},
+        "paths": {"/invitations": {"post": _invite_operation()},
+                  "/invitations/{requestId}": {"get": _status_operation()}},
         "definitions": {
             "InvitationRequest": _request_schema(),
             "InvitationResult": _result_schema(),
             "GroupStatus": _group_status_schema(),
+            "InvitationStatus": _status_schema(),
+            "GroupProgress": _group_progress_schema(),
             "Problem": _problem_schema(),
             "FieldError": _field_error_schema(),
         },
@@ -160,6 +171,10 @@ def _invite_operation() -> dict[str, Any]:
         "200": {"description": "Already in the directory: no invitation was sent; groups are queued all the same.",
                 "schema": {"$ref": "#/definitions/InvitationResult"}, "headers": _request_id_header()},
     }
+    responses["202"] = {
+        "description": "Accepted (with Prefer: respond-async and at least one group): poll Location until it answers "
+                       "200; Logic Apps and Power Automate do so by themselves.",
+        "schema": {"$ref": "#/definitions/InvitationResult"}, "headers": {**_request_id_header(), **_poll_headers()}}
     for status, (description, _) in PROBLEM_ANSWERS.items():
         responses[status] = {"description": description, "schema": {"$ref": "#/definitions/Problem"},
                              "headers": _request_id_header()}
@@ -179,8 +194,87 @@ def _invite_operation() -> dict[str, Any]:
              "pattern": REQUEST_ID_PATTERN, "maxLength": 128, "x-ms-summary": "Correlation ID",
              "x-ms-visibility": "internal",
              "description": "Correlation id echoed as requestId when the body has none."},
+            {"name": PREFER_HEADER, "in": "header", "required": False, "type": "string", "enum": ["respond-async"],
+             "x-ms-summary": "Wait Until Every Group Is Done", "x-ms-visibility": "advanced",
+             "description": "respond-async: answer 202 and let the caller poll the status (Location) until every "
+                            "group is added or failed."},
         ],
         "responses": responses,
+    }
+
+
+def _poll_headers() -> dict[str, Any]:
+    return {"Location": {"type": "string", "description": "The status link to poll (signed; needs no key)."},
+            "Retry-After": {"type": "integer", "description": "Seconds to wait before polling."}}
+
+
+def _status_operation() -> dict[str, Any]:
+    problem = {"$ref": "#/definitions/Problem"}
+    return {
+        "operationId": "GetInvitationStatus",
+        "summary": "Get an invitation's status",
+        "description": "What happened to an accepted request, group by group: queued, added, already_member, or "
+                       "failed with Graph's reason. Kept 30 days after the last change.",
+        "x-ms-visibility": "advanced",
+        "parameters": [{"name": "requestId", "in": "path", "required": True, "type": "string",
+                        "pattern": REQUEST_ID_PATTERN, "maxLength": 128, "x-ms-summary": "Request ID",
+                        "description": "The requestId of the invitation's answer."}],
+        "responses": {
+            "200": {"description": "Every group is done (added or already a member) or failed.",
+                    "schema": {"$ref": "#/definitions/InvitationStatus"}, "headers": _request_id_header()},
+            "202": {"description": "A group is still queued: poll Location after Retry-After.",
+                    "schema": {"$ref": "#/definitions/InvitationStatus"},
+                    "headers": {**_request_id_header(), **_poll_headers()}},
+            "404": {"description": "No record for this requestId (never accepted, or expired).", "schema": problem,
+                    "headers": _request_id_header()},
+            "503": {"description": "The app's storage is unavailable; retry after Retry-After.", "schema": problem,
+                    "headers": {**_request_id_header(),
+                                "Retry-After": {"type": "integer", "description": "Seconds to wait."}}},
+            "default": {"description": "An unexpected error, logged under requestId.", "schema": problem},
+        },
+    }
+
+
+def _status_schema() -> dict[str, Any]:
+    string = {"type": "string"}
+    return {
+        "type": "object",
+        "required": ["requestId", "status", "groups"],
+        "properties": {
+            "requestId": {**string, "x-ms-summary": "Request ID"},
+            "status": {**string, "enum": ["pending", "succeeded", "failed"], "x-ms-summary": "Overall Status",
+                       "description": "pending while a group is queued; failed when a group failed; else succeeded."},
+            "email": {**string, "x-nullable": True, "x-ms-summary": "Email Address"},
+            "userId": {**string, "x-nullable": True, "x-ms-summary": "User ID"},
+            "invited": {"type": "boolean", "x-nullable": True, "x-ms-summary": "Invited"},
+            "source": {**string, "x-nullable": True, "x-ms-summary": "Source",
+                       "description": "The door that accepted it: http, queue or sharepoint."},
+            "createdAt": {**string, "x-nullable": True, "x-ms-summary": "Accepted At"},
+            "groups": {"type": "array", "items": {"$ref": "#/definitions/GroupProgress"}, "x-ms-summary": "Groups"},
+        },
+    }
+
+
+def _group_progress_schema() -> dict[str, Any]:
+    string = {"type": "string"}
+    return {
+        "type": "object",
+        "required": ["groupId", "status", "attempts"],
+        "properties": {
+            "groupId": {**string, "format": "uuid", "x-ms-summary": "Group ID"},
+            "status": {**string, "enum": ["queued", "added", "already_member", "failed"], "x-ms-summary": "Status"},
+            "attempts": {"type": "integer", "x-ms-summary": "Attempts"},
+            "updatedAt": {**string, "x-nullable": True, "x-ms-summary": "Updated At"},
+            "nextAttemptAt": {**string, "x-ms-summary": "Next Attempt At",
+                              "description": "While queued after a wait: when the next try is due."},
+            "waitingFor": {**string, "x-ms-summary": "Waiting For",
+                           "description": "replication-lag, graph-throttled or graph-unavailable."},
+            "problem": {"type": "object", "x-ms-summary": "Problem",
+                        "description": "Why it failed: type, status, code, graphRequestId, message.",
+                        "properties": {"type": string, "status": {"type": "integer", "x-nullable": True},
+                                       "code": string, "graphRequestId": {**string, "x-nullable": True},
+                                       "message": string}},
+        },
     }
 
 
@@ -223,6 +317,8 @@ def _result_schema() -> dict[str, Any]:
             "inviteRedeemUrl": {**string, "x-nullable": True, "x-ms-summary": "Redeem URL",
                                 "description": "The invitation's redemption link (null when no invitation was sent)."},
             "groups": {"type": "array", "items": {"$ref": "#/definitions/GroupStatus"}, "x-ms-summary": "Groups"},
+            "accessUntil": {**string, "format": "date-time", "x-ms-summary": "Access Until",
+                            "description": "When the group access ends (absent: it does not end)."},
         },
     }
 
@@ -242,6 +338,7 @@ def _group_status_schema() -> dict[str, Any]:
 
 def _problem_schema() -> dict[str, Any]:
     kinds = [TYPE_PREFIX + kind for _, problem_kinds in PROBLEM_ANSWERS.values() for kind in problem_kinds]
+    kinds += [TYPE_PREFIX + kind for kind in STATUS_PROBLEMS]
     kinds.append(TYPE_PREFIX + "internal-error")  # the "default" answer
     free = {"type": "object", "additionalProperties": True}
     return {

@@ -8,6 +8,7 @@ typo like ``groupID`` cannot silently skip a group.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ class Field:
     """One JSON member: enough for validation and for an OpenAPI 2.0 / JSON Schema generator."""
 
     name: str
-    type: str  # "string" | "boolean" | "array"
+    type: str  # "string" | "boolean" | "array" | "integer"
     description: str
     required: bool = False
     default: Any = None
@@ -44,6 +45,8 @@ class Field:
     enum: tuple[str, ...] | None = None
     items: Field | None = None  # for arrays: the spec of each element (its name is unused)
     max_items: int | None = None
+    minimum: int | None = None  # integers only
+    maximum: int | None = None
     check: Check | None = None  # a rule a schema cannot express (email syntax, https URL); not exported
 
 
@@ -62,6 +65,30 @@ def _https_url(value: str) -> tuple[Any, str | None]:
     if parts.scheme != "https" or not parts.hostname or any(ch.isspace() for ch in value):
         return None, "must be an absolute https URL"
     return value, None
+
+
+MAX_ACCESS_DAYS_FIELD = 3650  # ten years: the field's own bound; MAX_ACCESS_DAYS may lower it
+MAX_SPONSORS = 5
+UPN_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}$"
+
+
+def _date_time(value: str) -> tuple[Any, str | None]:
+    # RFC 3339 with an explicit zone: a time without one would be read differently by each caller's clock.
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})", value):
+        return None, "must be a date-time with a zone, e.g. 2027-03-31T17:00:00Z"
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None, "is not a valid date-time"
+    return moment.astimezone(dt.UTC), None
+
+
+def _sponsor(value: str) -> tuple[Any, str | None]:
+    if re.fullmatch(GUID_PATTERN, value):
+        return value.lower(), None
+    if re.fullmatch(UPN_PATTERN, value):
+        return value, None
+    return None, "must be a user id (GUID) or a user principal name (name@contoso.com)"
 
 
 INVITATION_FIELDS: tuple[Field, ...] = (
@@ -84,6 +111,15 @@ INVITATION_FIELDS: tuple[Field, ...] = (
                       check=_email)),
     Field("resendInvitation", "boolean", "Invite again a guest who has not redeemed yet (PendingAcceptance).",
           default=False),
+    Field("accessUntil", "string", "When the group access ends (date-time with a zone); the hourly expiry removes the "
+          "person from the groups then. Defaults to DEFAULT_ACCESS_DAYS from now, if set; at most MAX_ACCESS_DAYS. "
+          "Not with accessDays.", max_length=32, format="date-time", check=_date_time),
+    Field("accessDays", "integer", "How many days the group access lasts from now (instead of accessUntil).",
+          minimum=1, maximum=MAX_ACCESS_DAYS_FIELD),
+    Field("sponsors", "array", "Internal people responsible for the guest (user ids or UPNs), set as the guest's "
+          "sponsors; needs SPONSORS_ENABLED (and User.ReadWrite.All).", default=[], max_items=MAX_SPONSORS,
+          items=Field("sponsor", "string", "A user id (GUID) or user principal name.", max_length=320,
+                      check=_sponsor)),
     Field("requestId", "string", "Correlation id echoed in the answer and logs; defaults to the "
           "x-ms-client-request-id or x-correlation-id header, else a new GUID.",
           max_length=128, pattern=REQUEST_ID_PATTERN),
@@ -102,22 +138,29 @@ class InvitationRequest:
     cc_recipients: tuple[str, ...] = ()
     resend_invitation: bool = False
     request_id: str | None = None
+    access_until: dt.datetime | None = None
+    access_days: int | None = None
+    sponsors: tuple[str, ...] = ()
 
 
 _ATTRIBUTES = {"email": "email", "displayName": "display_name", "groupIds": "group_ids",
                "redirectUrl": "redirect_url", "sendInvitationMessage": "send_invitation_message",
                "message": "message", "messageLanguage": "message_language", "ccRecipients": "cc_recipients",
-               "resendInvitation": "resend_invitation", "requestId": "request_id"}
+               "resendInvitation": "resend_invitation", "requestId": "request_id",
+               "accessUntil": "access_until", "accessDays": "access_days", "sponsors": "sponsors"}
 
 
 def validate_invitation(body: Any) -> tuple[InvitationRequest | None, list[FieldError]]:
     """Check a parsed JSON body against :data:`INVITATION_FIELDS`; return the request or every problem found."""
     values, errors = validate_object(body, INVITATION_FIELDS)
+    if isinstance(body, dict) and body.get("accessUntil") is not None and body.get("accessDays") is not None:
+        errors.append(FieldError("accessDays", "give accessUntil or accessDays, not both"))
     if errors:
         return None, errors
     kwargs = {_ATTRIBUTES[name]: value for name, value in values.items()}
     kwargs["group_ids"] = tuple(dict.fromkeys(kwargs.get("group_ids", ())))  # dedupe, keep the caller's order
     kwargs["cc_recipients"] = tuple(kwargs.get("cc_recipients", ()))
+    kwargs["sponsors"] = tuple(dict.fromkeys(kwargs.get("sponsors", ())))
     return InvitationRequest(**kwargs), []
 
 
@@ -164,6 +207,8 @@ def _validate_value(spec: Field, raw: Any, path: str, errors: list[FieldError]) 
         return None
     if spec.type == "array":
         return _validate_array(spec, raw, path, errors)
+    if spec.type == "integer":
+        return _validate_integer(spec, raw, path, errors)
     if not isinstance(raw, str):
         errors.append(FieldError(path, f"must be a string, not {_json_type(raw)}"))
         return None
@@ -204,6 +249,18 @@ def _validate_array(spec: Field, raw: Any, path: str, errors: list[FieldError]) 
     return values if len(errors) == before else None
 
 
+def _validate_integer(spec: Field, raw: Any, path: str, errors: list[FieldError]) -> int | None:
+    # JSON has one number type: 7.0 is accepted as 7, 7.5 and booleans are not.
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or (isinstance(raw, float) and not raw.is_integer()):
+        errors.append(FieldError(path, f"must be a whole number of days, not {_json_type(raw)}"))
+        return None
+    value = int(raw)
+    if (spec.minimum is not None and value < spec.minimum) or (spec.maximum is not None and value > spec.maximum):
+        errors.append(FieldError(path, f"must be between {spec.minimum} and {spec.maximum}"))
+        return None
+    return value
+
+
 def _json_type(value: Any) -> str:
     names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array",
              dict: "an object", type(None): "null"}
@@ -223,7 +280,8 @@ def json_schema(fields: tuple[Field, ...] = INVITATION_FIELDS) -> dict[str, Any]
 def _field_schema(spec: Field) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": spec.type, "description": spec.description}
     for key, value in (("default", spec.default), ("minLength", spec.min_length), ("maxLength", spec.max_length),
-                       ("pattern", spec.pattern), ("format", spec.format), ("maxItems", spec.max_items)):
+                       ("pattern", spec.pattern), ("format", spec.format), ("maxItems", spec.max_items),
+                       ("minimum", spec.minimum), ("maximum", spec.maximum)):
         if value is not None and not (key == "default" and value == []):
             schema[key] = value
     if spec.enum:

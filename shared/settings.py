@@ -27,7 +27,12 @@ SETTING_NAMES = (
     "INVITE_CLAIM_SECONDS",
     # Optional; the SharePoint list webhooks check them where they are used (shared/sharepoint/config.py).
     "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID", "SHAREPOINT_CLIENT_STATE", "SHAREPOINT_NOTIFICATION_URL",
+    # Guest lifecycle (docs/lifecycle.md): access periods, reminders, sponsors, offboarding; all optional.
+    "DEFAULT_ACCESS_DAYS", "MAX_ACCESS_DAYS", "EXPIRY_REMINDER_DAYS", "SPONSORS_ENABLED", "OFFBOARDING_ACTION",
+    "OFFBOARDING_GRACE_DAYS",
 )
+OFFBOARDING_ACTIONS = ("none", "disable", "delete")
+MAX_DAYS = 3650
 
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _TENANT_DOMAIN = re.compile(r"^[a-z0-9.-]{1,253}$")
@@ -76,6 +81,13 @@ class Settings:
     sharepoint_list_id: str | None = None
     sharepoint_client_state: str | None = field(default=None, repr=False)
     sharepoint_notification_url: str | None = None
+    # Guest lifecycle: None days = no expiry (as before); reminders N days before the end (0 = none).
+    default_access_days: int | None = None
+    max_access_days: int | None = None
+    expiry_reminder_days: int = 0
+    sponsors_enabled: bool = False
+    offboarding_action: str = "none"  # "none" | "disable" (block sign-in) | "delete"
+    offboarding_grace_days: int = 0
 
     @property
     def graph_scope(self) -> str:
@@ -111,7 +123,16 @@ class Settings:
             sharepoint_list_id=reader.guid("SHAREPOINT_LIST_ID"),
             sharepoint_client_state=reader.text("SHAREPOINT_CLIENT_STATE"),
             sharepoint_notification_url=reader.optional_https_url("SHAREPOINT_NOTIFICATION_URL"),
+            default_access_days=reader.days("DEFAULT_ACCESS_DAYS", minimum=1),
+            max_access_days=reader.days("MAX_ACCESS_DAYS", minimum=1),
+            expiry_reminder_days=reader.days("EXPIRY_REMINDER_DAYS", minimum=0) or 0,
+            sponsors_enabled=reader.boolean("SPONSORS_ENABLED", default=False),
+            offboarding_action=reader.choice("OFFBOARDING_ACTION", OFFBOARDING_ACTIONS),
+            offboarding_grace_days=reader.days("OFFBOARDING_GRACE_DAYS", minimum=0) or 0,
         )
+        if (settings.default_access_days and settings.max_access_days
+                and settings.default_access_days > settings.max_access_days):
+            reader.fail("DEFAULT_ACCESS_DAYS", "is more than MAX_ACCESS_DAYS")
         if reader.problems:
             raise SettingsError(reader.problems)
         return settings
@@ -219,6 +240,23 @@ class _Reader:
             self.fail(name, f"is not a whole number of seconds from {low} to {high}")
             return default
         return int(value)
+
+    def days(self, name: str, *, minimum: int) -> int | None:
+        """A whole number of days, or None when unset."""
+        value = self.text(name)
+        if value is None:
+            return None
+        if not (value.isascii() and value.isdigit()) or not minimum <= int(value) <= MAX_DAYS:
+            self.fail(name, f"is not a whole number of days from {minimum} to {MAX_DAYS}")
+            return None
+        return int(value)
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        value = (self.text(name) or choices[0]).lower()
+        if value not in choices:
+            self.fail(name, f"is not one of {', '.join(choices)}")
+            return choices[0]
+        return value
 
     def domains(self, name: str) -> tuple[str, ...]:
         raw = self.text(name) or ""

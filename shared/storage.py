@@ -118,3 +118,29 @@ def _credential(target: StorageTarget) -> Any:
 def _setting(environ: Mapping[str, str], suffix: str) -> str | None:
     value = (environ.get(f"{STORAGE_SETTING}__{suffix}") or "").strip()
     return value or None
+
+
+def table_client(table: str, ctx: Any = None) -> Any:
+    """The process's client for one table (kept in the application context: the SDK client keeps its connections;
+    app_context.reset() forgets it)."""
+    return _cached_client("table", table, ctx)
+
+
+def queue_client(queue: str, ctx: Any = None) -> Any:
+    """The process's client for one queue. No encode policy: messages go as plain text, which host.json's
+    messageEncoding "none" expects."""
+    return _cached_client("queue", queue, ctx)
+
+
+def _cached_client(kind: str, name: str, ctx: Any) -> Any:
+    from . import app_context
+
+    ctx = ctx or app_context.current()
+    environ = ctx.environ
+    key = (kind, name, storage_target(environ))  # SettingsError names the setting when it is missing or malformed
+    with ctx.lock:
+        clients = ctx.storage_clients
+        if key not in clients:
+            service = table_service(environ) if kind == "table" else queue_service(environ)
+            clients[key] = service.get_table_client(name) if kind == "table" else service.get_queue_client(name)
+        return clients[key]

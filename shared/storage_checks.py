@@ -17,7 +17,15 @@ from urllib.parse import urlsplit
 from .diagnostics_report import Check, Status
 from .settings import Settings, SettingsError
 from .storage import STORAGE_SETTING, StorageTarget, queue_service, storage_target
-from .wire import INVITATION_QUEUE, MEMBERSHIP_QUEUE, NOTIFICATION_QUEUE, POISON_SUFFIX, parse_utc, read_queue_body
+from .wire import (
+    EXPIRING_QUEUE,
+    INVITATION_QUEUE,
+    MEMBERSHIP_QUEUE,
+    NOTIFICATION_QUEUE,
+    POISON_SUFFIX,
+    parse_utc,
+    read_queue_body,
+)
 
 QUEUES = (MEMBERSHIP_QUEUE, MEMBERSHIP_QUEUE + POISON_SUFFIX, INVITATION_QUEUE, INVITATION_QUEUE + POISON_SUFFIX)
 SHAREPOINT_QUEUE = NOTIFICATION_QUEUE
@@ -47,6 +55,9 @@ def queue_checks(environ: Mapping[str, str], settings: Settings | None) -> list[
     checks = [Check("storage", Status.OK, target.describe())]
     sharepoint = settings.sharepoint_site_url if settings else environ.get("SHAREPOINT_SITE_URL")
     names = (*QUEUES, SHAREPOINT_QUEUE) if sharepoint else QUEUES
+    if settings.expiry_reminder_days if settings else environ.get("EXPIRY_REMINDER_DAYS") not in (None, "", "0"):
+        # the hourly expiry writes reminders there (docs/lifecycle.md)
+        names = (*names, EXPIRING_QUEUE)
     reachable: set[str] = set()
     for index, name in enumerate(names):
         check = _queue_check(service, target, name)

@@ -16,6 +16,7 @@ from .problems import FieldError, Problem, invalid_request, problem_text
 MEMBERSHIP_QUEUE = "group-memberships"
 INVITATION_QUEUE = "guest-invitations"
 NOTIFICATION_QUEUE = "sharepoint-notifications"
+EXPIRING_QUEUE = "guest-expiring"  # reminders before a grant ends (docs/lifecycle.md)
 POISON_SUFFIX = "-poison"
 
 

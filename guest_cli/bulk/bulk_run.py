@@ -13,7 +13,10 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
+from shared import app_context, lifecycle
+from shared.access import access_until
 from shared.graph import GraphClient
 from shared.intake import Refused, admit
 from shared.problems import problem_text
@@ -52,6 +55,10 @@ class BulkRun:
         self._rows: dict[tuple[int, str], RowResult] = {}
         self._open_groups: dict[tuple[int, str], set[str]] = {}
         self.summary = RunSummary()
+        # Rows with an end: each membership is recorded as a grant around its add (shared.lifecycle), as the
+        # group-memberships worker does.
+        self._asks: dict[tuple[tuple[int, str], str], lifecycle.GrantAsk] = {}
+        self._store: Any = None
         self.batcher = MembershipBatcher(graph, limiter, self._group_done, lag_window=lag_window,
                                          senders=max(1, self.concurrency // 4), clock=clock)
 
@@ -95,13 +102,14 @@ class BulkRun:
         request = row.request
         result = RowResult(row.line, request.email)
         invited_at: float | None = None  # set when this run invites the person: their writes wait out the lag
+        until = None
         if earlier is not None and earlier.user_id:
             # An earlier run found or invited this person: go straight to the groups still open.
             result.invitation, result.user_id, result.redeem_url = earlier.invitation, earlier.user_id, \
                 earlier.redeem_url
         else:
             admitted = admit(request, str(uuid.uuid4()), lambda: self.settings, lambda: self.graph,
-                             ROW_BUDGET_SECONDS)
+                             ROW_BUDGET_SECONDS, app_context.current().utcnow)
             if isinstance(admitted, Refused):
                 result.error = problem_text(admitted.problem)
                 self._finish(row.key, result.with_status())
@@ -109,6 +117,7 @@ class BulkRun:
             result.user_id = admitted.person.user_id
             result.redeem_url = admitted.person.redeem_url or ""
             result.invitation = INVITED if admitted.person.invited else EXISTING
+            until = admitted.until
             if result.invitation == INVITED:
                 invited_at = self._clock()
                 with self._lock:
@@ -121,13 +130,53 @@ class BulkRun:
         if not open_groups:
             self._finish(row.key, result.with_status())
             return
+        if earlier is not None and earlier.user_id:
+            until = access_until(request, self.settings, app_context.current().utcnow())  # resumed: from now
+        if until is not None:
+            try:
+                self._intend(row, result, until, open_groups, resumed=earlier is not None)
+            except Exception as error:  # storage: the row fails with the reason, nothing is added
+                result.error = f"the grants could not be recorded: {type(error).__name__}: {str(error)[:200]}"
+                self._finish(row.key, result.with_status())
+                return
         with self._lock:
             self._rows[row.key] = result
             self._open_groups[row.key] = set(open_groups)
         self.results.record(result.with_status())  # the user exists now: a crash from here on resumes at the groups
         self.batcher.submit(row.key, result.user_id, open_groups, invited_at=invited_at)
 
+    def _intend(self, row: BulkRow, result: RowResult, until: Any, groups: list[str], *, resumed: bool) -> None:
+        from shared.grants import grant_store
+
+        if self._store is None:
+            self._store = grant_store()
+        now = app_context.current().utcnow()
+        for group in groups:
+            # attempt 2 on a resumed run: an earlier run's add may have been applied ("already a member" is ours)
+            ask = lifecycle.GrantAsk(str(result.user_id), group, until, f"bulk-{row.line}", "bulk", row.request.email,
+                                     result.invitation == INVITED, 2 if resumed else 1)
+            lifecycle.before_add(self._store, ask, now)
+            with self._lock:
+                self._asks[(row.key, group)] = ask
+
+    def _record_grant(self, row_key: tuple[int, str], group_id: str, state: str) -> str:
+        """After an add: the grant recorded; "" or the reason it could not be (the row then fails: a rerun
+        records it, the add answering "already a member")."""
+        with self._lock:
+            ask = self._asks.pop((row_key, group_id), None)
+        if ask is None or state not in ("added", "already-member"):
+            return ""
+        try:
+            lifecycle.after_add(app_context.current(), self._store, ask,
+                                "added" if state == "added" else "already_member", app_context.current().utcnow())
+        except Exception as error:
+            return f"added, but its grant could not be recorded: {type(error).__name__}: {str(error)[:200]}"
+        return ""
+
     def _group_done(self, row_key: tuple[int, str], group_id: str, state: str, error: str) -> None:
+        unrecorded = self._record_grant(row_key, group_id, state)
+        if unrecorded:
+            state, error = "failed", unrecorded
         with self._lock:
             result = self._rows[row_key]
             result.groups[group_id] = state

@@ -39,8 +39,12 @@ PORTAL_KEYS = {
     "sendemail": "sendInvitationMessage",
     "customizedmessagebody": "message",
     "groupids": "groupIds",
+    # optional, as [groupIds]: when the group access ends (docs/lifecycle.md); the portal's template stays readable
+    "accessuntil": "accessUntil",
+    "accessdays": "accessDays",
 }
-PLAIN_COLUMNS = ("email", "displayName", "groupIds", "redirectUrl", "sendInvitationMessage", "message")
+PLAIN_COLUMNS = ("email", "displayName", "groupIds", "redirectUrl", "sendInvitationMessage", "message",
+                 "accessUntil", "accessDays")
 _BRACKETED = re.compile(r"\[([A-Za-z]+)\]")
 # The portal template's examples row ("a row of examples of acceptable values for each column. You must remove the
 # examples row", tutorial-bulk-invite.md): its cells start with "Example". Matched on that word, not on exact text.

@@ -67,6 +67,11 @@ def row_body(row: CsvRow, extra_group_ids: list[str]) -> tuple[dict[str, Any], l
                 body[name] = text.lower() in _CELL_TRUE
             else:
                 shape_problems.append((name, f"must be true or false, not {text!r}"))
+        elif name == "accessDays":
+            if text.isascii() and text.isdigit() and len(text) <= 5:
+                body[name] = int(text)
+            else:
+                shape_problems.append((name, f"must be a whole number of days, not {text[:20]!r}"))
         else:
             body[name] = text
     if extra_group_ids:

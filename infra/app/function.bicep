@@ -29,6 +29,12 @@ param sharepointListId string
 @secure()
 param sharepointClientState string
 param sharepointNotificationUrl string
+param defaultAccessDays string
+param maxAccessDays string
+param expiryReminderDays string
+param sponsorsEnabled string
+param offboardingAction string
+param offboardingGraceDays string
 
 var userAssigned = identityType == 'UserAssigned'
 
@@ -163,6 +169,30 @@ var contractSettings = [
   {
     name: 'SHAREPOINT_NOTIFICATION_URL'
     value: sharepointNotificationUrl
+  }
+  {
+    name: 'DEFAULT_ACCESS_DAYS'
+    value: defaultAccessDays
+  }
+  {
+    name: 'MAX_ACCESS_DAYS'
+    value: maxAccessDays
+  }
+  {
+    name: 'EXPIRY_REMINDER_DAYS'
+    value: expiryReminderDays
+  }
+  {
+    name: 'SPONSORS_ENABLED'
+    value: sponsorsEnabled
+  }
+  {
+    name: 'OFFBOARDING_ACTION'
+    value: offboardingAction
+  }
+  {
+    name: 'OFFBOARDING_GRACE_DAYS'
+    value: offboardingGraceDays
   }
 ]
 

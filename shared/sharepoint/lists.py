@@ -13,18 +13,22 @@ from .config import SiteAddress
 
 LIST_TITLE = "Guest requests"
 STATUSES = ("Pending", "Invited", "Added", "Failed")
-# The columns an owner fills in (Email, DisplayName, GroupIds, Message) and the ones the app writes back.
+# The columns an owner fills in (Email, DisplayName, GroupIds, Message, AccessUntil) and the ones the app writes back.
 COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Email", "displayName": "Email", "text": {}, "required": True, "indexed": True},
     {"name": "DisplayName", "displayName": "Display name", "text": {}},
     {"name": "GroupIds", "displayName": "Group ids", "text": {"allowMultipleLines": True},
      "description": "One or more group ids (GUIDs), separated by ';' or ','."},
     {"name": "Message", "displayName": "Invitation message", "text": {"allowMultipleLines": True}},
+    {"name": "AccessUntil", "displayName": "Access until", "dateTime": {"format": "dateTime"},
+     "description": "When the group access ends (empty: DEFAULT_ACCESS_DAYS, or no end)."},
     {"name": "Status", "displayName": "Status", "choice": {"choices": list(STATUSES), "displayAs": "dropDownMenu"},
      "defaultValue": {"value": "Pending"}},
     {"name": "InvitedUserId", "displayName": "Invited user id", "text": {}},
     {"name": "Error", "displayName": "Error", "text": {"allowMultipleLines": True}},
     {"name": "ProcessedAt", "displayName": "Processed at", "dateTime": {"format": "dateTime"}},
+    {"name": "AccessStatus", "displayName": "Access status", "text": {"allowMultipleLines": True},
+     "description": "Written by the app when the row's group access ends: until when, reminded, expired, revoked."},
 )
 BUDGET_SECONDS = 30.0
 

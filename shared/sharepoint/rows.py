@@ -20,11 +20,13 @@ from typing import Any
 
 from azure.storage.queue import QueueClient
 
+from .. import app_context
 from ..graph import GraphClient, GraphError
 from ..intake import Refused, intake
 from ..logging_setup import log_event
 from ..problems import problem_text
 from ..settings import Settings
+from ..status import record_admitted
 from ..wire import parse_utc, utc_now
 from .lists import SiteLists
 from .state import SharePointState
@@ -91,6 +93,7 @@ def _process(ctx: RowContext, item_id: str, fields: dict[str, Any], etag: str | 
         return _finish(ctx, item_id, etag, "Failed", error=problem_text(result.problem))
     user_id = result.person.user_id
     groups = list(result.request.group_ids)
+    record_admitted(app_context.current(), result, "sharepoint")  # the status record (shared.status), before messages
     if groups:
         ctx.state.start_progress(ctx.list_id, item_id, groups)
         source = {"type": "sharepoint", "siteId": ctx.site_id, "listId": ctx.list_id, "itemId": item_id,
@@ -113,6 +116,8 @@ def row_request(fields: dict[str, Any]) -> dict[str, Any]:
         body["groupIds"] = groups
     if fields.get("Message"):
         body["message"] = str(fields["Message"])
+    if fields.get("AccessUntil"):  # Graph gives a dateTime column as ISO 8601 UTC (2027-03-31T17:00:00Z)
+        body["accessUntil"] = str(fields["AccessUntil"])
     return body
 
 

@@ -10,24 +10,23 @@ One client per table/queue and storage target per process: the SDK clients keep 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
-from .. import app_context
+from .. import app_context, storage
 from ..storage import queue_service, storage_target, table_service
 
 
 def table_client(table: str, environ: Mapping[str, str] | None = None) -> TableClient:
-    return _client("table", table, os.environ if environ is None else environ)
+    return _client("table", table, environ)
 
 
 def queue_client(queue: str, environ: Mapping[str, str] | None = None) -> QueueClient:
     # No encode policy: messages go as plain text, which host.json's messageEncoding "none" expects.
-    return _client("queue", queue, os.environ if environ is None else environ)
+    return _client("queue", queue, environ)
 
 
 def reset() -> None:
@@ -37,7 +36,9 @@ def reset() -> None:
         ctx.storage_clients.clear()
 
 
-def _client(kind: str, name: str, environ: Mapping[str, str]) -> Any:
+def _client(kind: str, name: str, environ: Mapping[str, str] | None) -> Any:
+    if environ is None:  # the process's own setting: the application context's clients (shared.storage)
+        return storage.table_client(name) if kind == "table" else storage.queue_client(name)
     key = (kind, name, storage_target(environ))  # SettingsError names the setting when it is missing or malformed
     ctx = app_context.current()
     with ctx.lock:

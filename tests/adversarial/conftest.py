@@ -13,7 +13,7 @@ from .doors import Doors
 
 
 @pytest.fixture
-def doors(trust_sim: Simulator) -> Iterator[Doors]:
+def doors(trust_sim: Simulator, azurite: str) -> Iterator[Doors]:
     trust_sim.throttling = False  # Graph's invitation limit is not what these tests probe
-    yield Doors(trust_sim).configure()
+    yield Doors(trust_sim, azurite).configure()
     runtime.reset()

@@ -35,14 +35,16 @@ class Called:
 
 
 class Doors:
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: Simulator, storage: str) -> None:
         self.sim = sim
+        self.storage = storage  # Azurite: the status records, and the queue a waiting message is put back on
         self.host = devhost.worker()
         self.max_dequeue_count = runtime.max_dequeue_count()
 
     def configure(self, **settings: str | None) -> Doors:
         environ = app_settings(self.sim, ALLOWED_GROUP_IDS=",".join(ALLOWED_GROUPS),
-                              SHAREPOINT_LIST_ID=SHAREPOINT_LIST_ID, SHAREPOINT_CLIENT_STATE=CLIENT_STATE)
+                              SHAREPOINT_LIST_ID=SHAREPOINT_LIST_ID, SHAREPOINT_CLIENT_STATE=CLIENT_STATE,
+                              AzureWebJobsStorage=self.storage)
         environ.update(settings)
         runtime.reset(environ={k: v for k, v in environ.items() if v is not None}, timing=simulated_timing(self.sim))
         return self

@@ -17,11 +17,12 @@ from tests.conftest import secret_leaks, simulator_secrets
 from .doors import Doors
 from .inputs import SETTINGS, check_http_answer, check_poison
 
-# Anonymous on purpose (function_app.py): the connector definition, which holds no secret.
-ANONYMOUS_BY_DESIGN = {"openapi"}
+# Anonymous on purpose (function_app.py): the connector definition, which holds no secret; the signed status link,
+# whose signature is its credential (shared/status_links.py; tested below).
+ANONYMOUS_BY_DESIGN = {"openapi", "invitation_status_link"}
 
 
-@pytest.mark.parametrize("name", ["invite", "health"])
+@pytest.mark.parametrize("name", ["invite", "health", "invitation_status"])
 def test_the_invite_and_health_endpoints_need_a_function_key(name: str) -> None:
     trigger = devhost.worker().functions[name].trigger()
 
@@ -93,3 +94,19 @@ def test_a_whole_invitation_logged_at_debug_holds_no_secret(doors: Doors, caplog
     assert {"msal", "urllib3"} <= {record.name.split(".")[0] for record in caplog.records}  # the libraries spoke
     assert doors.sim.tokens.issued
     assert secret_leaks(caplog.records, simulator_secrets(doors.sim)) == []
+
+
+@SETTINGS
+@given(request_id=st.text(max_size=300), expires=st.text(max_size=40), sig=st.text(max_size=120))
+def test_the_anonymous_status_link_answers_nothing_without_the_apps_signature(doors: Doors, request_id: str,
+                                                                              expires: str, sig: str) -> None:
+    from urllib.parse import quote
+
+    url = (f"http://localhost:7071/api/invitations/{quote(request_id, safe='')}/status"
+           f"?expires={quote(expires, safe='')}&sig={quote(sig, safe='')}")
+    called = doors.host.http("invitation_status_link", "GET", url, route_params={"requestId": request_id})
+    called.raise_error()
+    assert called.response is not None
+    assert called.response.status_code in (403, 404)  # never the record, never a 500
+    body = called.response.get_body()
+    assert (len(body) < 1000 and request_id[:20].encode() not in body) or len(request_id) < 20

@@ -9,7 +9,11 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+import requests
 
+import devhost
+from devhost.http_server import HttpServer
+from devhost.queues import QueueRunner
 from shared import runtime
 from simulator import Simulator
 from tests.core.conftest import AppHarness
@@ -39,7 +43,38 @@ class CallersHarness(AppHarness):
 
 
 @pytest.fixture
-def app(trust_sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[CallersHarness]:
-    harness = CallersHarness(trust_sim, monkeypatch).configure()
+def app(trust_sim: Simulator, monkeypatch: pytest.MonkeyPatch, azurite: str) -> Iterator[CallersHarness]:
+    harness = CallersHarness(trust_sim, monkeypatch, azurite).configure()
     yield harness
     runtime.reset()
+
+
+QUEUES = ("group-memberships", "group-memberships-poison")
+
+
+class Host:
+    """The app behind devhost: HTTP front and queue runner sharing Azurite."""
+
+    def __init__(self, azurite: str) -> None:
+        self.runner = QueueRunner(azurite, devhost.worker())
+        self.runner.clear(*QUEUES)
+        self.front = HttpServer(devhost.worker(), send=self.runner.send)
+
+    def invite(self, body: dict, *, respond_async: bool = False, request_id: str | None = None) -> requests.Response:
+        headers = {"x-functions-key": self.front.key}  # typed into the action: it does NOT follow to Location
+        if respond_async:
+            headers["Prefer"] = "respond-async"
+        if request_id:
+            headers["x-ms-client-request-id"] = request_id
+        return requests.post(self.front.url("invitations", with_key=False), json=body, headers=headers, timeout=30)
+
+    def get_status(self, request_id: str, *, key: bool = True) -> requests.Response:
+        return requests.get(self.front.url(f"invitations/{request_id}", with_key=key), timeout=30)
+
+
+@pytest.fixture
+def host(app, azurite: str) -> Iterator[Host]:
+    app.configure(simulated_waits=True)  # put-back messages wait in simulated time (visible at once)
+    started = Host(azurite)
+    yield started
+    started.front.close()

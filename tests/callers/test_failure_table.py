@@ -21,7 +21,7 @@ from guest_cli import EXIT_REMOTE, EXIT_USAGE
 from guest_cli import main as cli_main
 from guest_cli.bulk.command import BulkOptions, run_bulk
 from shared import app_context
-from shared.failures import RETRYABLE_KINDS, RetryLater
+from shared.failures import RETRYABLE_KINDS, WAIT_KINDS, RetryLater
 from shared.sharepoint.rows import RowBusy, RowContext, handle_row
 from simulator.graph.models import PARTNERS_GROUP_ID, PENDING_GUEST_ID
 from tests.callers.conftest import CallersHarness
@@ -88,8 +88,8 @@ def _body(failure: Failure) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(trust_sim, monkeypatch) -> CallersHarness:
-    harness = CallersHarness(trust_sim, monkeypatch).configure()
+def app(trust_sim, monkeypatch, azurite) -> CallersHarness:
+    harness = CallersHarness(trust_sim, monkeypatch, azurite).configure()
     yield harness
     app_context.reset()
 
@@ -126,15 +126,24 @@ def test_guest_invitations_redelivers_or_poisons_as_the_verdict_says(app, name):
 def test_group_memberships_redelivers_or_poisons_as_the_verdict_says(app, name):
     failure = MEMBERSHIP_FAILURES[name]
     message = {"userId": PENDING_GUEST_ID, "groupId": PARTNERS_GROUP_ID, "requestId": "r-table"}
+    app.configure(simulated_waits=True)  # a put-back message waits in simulated time
     failure.make(app)
-    if failure.retry:
+    if failure.retry and failure.kind in WAIT_KINDS:  # a wait: put back with a delay, the invocation succeeds
+        assert app.deliver(message, 1) is None
+        (copy,) = app.put_back()
+        assert copy["attempts"] == 1
+        poison = app.deliver({**message, "attempts": LAST - 1}, 1)
+    elif failure.retry:  # a fault: raised for the host to redeliver
         with pytest.raises(RetryLater):
             app.deliver(message, 1)
+        assert app.put_back() == []
         poison = app.deliver(message, LAST)
     else:
         poison = app.deliver(message, 1)
     assert poison is not None and poison["error"]["message"], poison
     assert poison["attempts"] == (LAST if failure.retry else 1)
+    assert poison["error"]["problem"].endswith(":" + failure.kind), poison
+
 
 
 # ---- a SharePoint row: given back to be tried again, or Failed with the reason -------------------------------

@@ -34,6 +34,14 @@ def test_a_message_invites_the_person_and_queues_one_membership_per_group(app, e
     assert {m["requestId"] for m in memberships} == {"crm-4711"}
 
 
+def test_an_accepted_message_gets_a_status_record_with_each_group_queued(app):
+    app.deliver_invitation({**ALICE, "requestId": "crm-4712"})
+    record = app.status("crm-4712")
+    assert record.source == "queue" and record.invited is True and record.status == "pending"
+    assert {(group.group_id, group.status) for group in record.groups} == {(PARTNERS_GROUP_ID, "queued"),
+                                                                           (FALCON_GROUP_ID, "queued")}
+
+
 def test_without_a_request_id_the_queue_message_id_correlates(app):
     memberships, _ = app.deliver_invitation(ALICE, message_id="5d7f9a2c-3b1e-4c6d-8e0f-1a2b3c4d5e6f")
     assert {m["requestId"] for m in memberships} == {"5d7f9a2c-3b1e-4c6d-8e0f-1a2b3c4d5e6f"}
@@ -48,7 +56,8 @@ def test_an_existing_guest_is_not_invited_again_but_still_queued(app):
 def test_a_redelivered_message_sends_no_second_email(app):
     first, _ = app.deliver_invitation(ALICE, dequeue_count=1)
     again, poison = app.deliver_invitation(ALICE, dequeue_count=2)
-    assert poison is None and first == again
+    assert poison is None and [m.pop("newGuest") for m in first] == [True, True]  # invited by the first delivery
+    assert first == again
     assert invitations_posted(app) == 1 and app.sim.graph.emails_to("alice@fabrikam.com") == 1
 
 

@@ -86,8 +86,8 @@ def test_the_request_schema_is_the_field_spec():
 
 
 def test_every_answer_is_documented_with_its_schema():
-    assert set(OPERATION["responses"]) == {"200", "201", "400", "403", "413", "415", "422", "429", "502", "503",
-                                           "default"}
+    assert set(OPERATION["responses"]) == {"200", "201", "202", "400", "403", "413", "415", "422", "429", "502",
+                                           "503", "default"}
     assert {"Retry-After"} <= set(OPERATION["responses"]["429"]["headers"]) & set(
         OPERATION["responses"]["503"]["headers"])
 
@@ -140,6 +140,8 @@ def string_of_length(prop: dict[str, Any], length: int) -> str:
         return ("en" + "-abcdefgh" * 4)[:length]
     if prop.get("pattern") == REQUEST_ID_PATTERN:
         return "r" * length
+    if prop.get("format") == "date-time":  # the longest form: microseconds and a numeric zone (32 characters)
+        return ("2099-01-01T00:00:00.000000+00:00" + "0" * length)[:length]
     assert "pattern" not in prop and "format" not in prop, f"no value builder for {prop}"
     return "A" * length
 
@@ -152,6 +154,8 @@ def length_probes() -> list[tuple[str, int, bool]]:
     """(field, length, accepted) at each documented maxLength/minLength, derived from the document."""
     probes = []
     for name, prop in REQUEST["properties"].items():
+        if name == "sponsors":  # a sponsor must be a real user and SPONSORS_ENABLED set: tests/lifecycle probe it
+            continue
         target = prop["items"] if prop["type"] == "array" else prop
         if "maxLength" in target:
             probes += [(name, target["maxLength"], True), (name, target["maxLength"] + 1, False)]
@@ -177,7 +181,12 @@ def test_the_handler_enforces_each_documented_length(app, name, length, accepted
 @pytest.mark.parametrize("name", [name for name, prop in REQUEST["properties"].items() if "maxItems" in prop])
 def test_the_handler_enforces_each_documented_item_count(app, name):
     prop = REQUEST["properties"][name]
+    if name == "sponsors":  # opt-in: the setting, its permission, and real internal users to name
+        app.sim.identity.grant(app.sim.identity.default_app.client_id, "User.ReadWrite.All")
+        app.configure(SPONSORS_ENABLED="true")
     def items(count: int) -> list[str]:
+        if name == "sponsors":
+            return [app.sim.graph.add_user(f"sponsor{index}@{app.sim.tenant_domain}")["id"] for index in range(count)]
         if prop["items"].get("format") == "uuid":
             return [str(uuid.uuid4()) for _ in range(count)]
         return [f"cc{index}@fabrikam.com" for index in range(count)]
@@ -188,7 +197,7 @@ def test_the_handler_enforces_each_documented_item_count(app, name):
     assert name in fields_named(over)
 
 
-WRONG_TYPE = {"string": 12345, "boolean": "yes", "array": "not an array"}
+WRONG_TYPE = {"string": 12345, "boolean": "yes", "array": "not an array", "integer": "7"}
 
 
 def test_every_documented_type_pattern_required_and_unknown_rule_is_enforced_at_once(app):
@@ -217,9 +226,37 @@ def test_documented_defaults_hold(app):
 def test_success_answers_match_the_result_schema(app):
     created = app.invite({"email": "new@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
     existing = app.invite({"email": PENDING_GUEST_MAIL, "groupIds": [PARTNERS_GROUP_ID]})
-    assert (created.status, existing.status) == (201, 200)
+    accepted = app.invite({"email": PENDING_GUEST_MAIL, "groupIds": [PARTNERS_GROUP_ID]},
+                          headers={"Prefer": "respond-async"})
+    assert (created.status, existing.status, accepted.status) == (201, 200, 202)
     assert_answer_matches_document(created)
     assert_answer_matches_document(existing)
+    assert_answer_matches_document(accepted)
+
+
+def test_the_status_answers_match_the_status_schema(app):
+    status_op = DOC["paths"]["/invitations/{requestId}"]["get"]
+    app.configure(simulated_waits=True)
+    created = app.invite({"email": "new@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID, FALCON_GROUP_ID]})
+    request_id = created.body["requestId"]
+
+    def get(request_id: str):
+        called = app.host.http("invitation_status", "GET", f"https://x/api/invitations/{request_id}",
+                               route_params={"requestId": request_id})
+        called.raise_error()
+        return called.response
+
+    answers = {202: get(request_id)}
+    for message in created.messages:
+        app.deliver_until_settled(message)
+    answers[200] = get(request_id)
+    answers[404] = get("nope")
+    assert {status: response.status_code for status, response in answers.items()} == {202: 202, 200: 200, 404: 404}
+    for status, response in answers.items():
+        documented = status_op["responses"][str(status)]
+        jsonschema.Draft4Validator(resolved(documented["schema"])).validate(json.loads(response.get_body()))
+        for header in documented.get("headers", {}):
+            assert header in response.headers, (status, header)
 
 
 PROBLEMS = {
@@ -248,7 +285,7 @@ def test_each_documented_problem_is_what_the_handler_answers(app, status):
 
 
 def test_every_documented_problem_status_has_a_probe():
-    assert {int(status) for status in OPERATION["responses"] if status not in ("200", "201", "default")} == set(
+    assert {int(status) for status in OPERATION["responses"] if status not in ("200", "201", "202", "default")} == set(
         PROBLEMS)
 
 

@@ -17,7 +17,7 @@ def test_an_uncontended_invitation_costs_one_storage_request_before_the_post(tru
     cost = measure(trust_sim, azurite, invitations=5)
 
     print(rows(cost))
-    assert cost.before_post == [1] * 5  # the insert, and nothing else on the way to Graph
+    assert cost.before_post == [1] * 5  # the insert, and nothing else (of any table) on the way to Graph
     assert cost.table_requests == [2] * 5  # + the outcome, after Graph answered
     assert cost.joined_requests == [2] * 5  # the refused insert + the read of the outcome
     assert cost.joined_posts == 0

@@ -35,7 +35,7 @@ def table(azurite: str) -> TableClient:
 def app(trust_sim: Simulator, monkeypatch: pytest.MonkeyPatch, azurite: str,
         table: TableClient) -> Iterator[CallersHarness]:
     trust_sim.graph.repeat_invitation_email = "always"
-    harness = CallersHarness(trust_sim, monkeypatch).configure(AzureWebJobsStorage=azurite)
+    harness = CallersHarness(trust_sim, monkeypatch, azurite).configure()
     yield harness
     runtime.reset()
 

@@ -8,15 +8,20 @@ the host's trigger metadata). An exception the function raises is re-raised here
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import QueueServiceClient
 
 import devhost
 from shared import runtime
+from shared.wire import MEMBERSHIP_QUEUE
 from simulator import Simulator
 from tests.tenant_settings import point_app_at
 
@@ -30,20 +35,43 @@ class Answer:
 
 
 class AppHarness:
-    def __init__(self, sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, sim: Simulator, monkeypatch: pytest.MonkeyPatch, storage: str) -> None:
         self.sim = sim
         self.monkeypatch = monkeypatch
+        self.storage = storage  # Azurite: the queue a waiting message is put back on, the status table
         self.host = devhost.worker()
         self.waits: list[float] = []
+        self.queue_delays: list[float] = []  # each delay a put-back message asked for
+        self.queues = QueueServiceClient.from_connection_string(storage)
+        self._empty_membership_queue()
+
+    def _empty_membership_queue(self) -> None:
+        queue = self.queues.get_queue_client(MEMBERSHIP_QUEUE)
+        with contextlib.suppress(ResourceExistsError):
+            queue.create_queue()
+        queue.clear_messages()  # every message, delayed ones included: each test starts with an empty queue
 
     def configure(self, mode: str = "secret", *, simulated_waits: bool = False, **settings: str) -> AppHarness:
         """Environment for one credential mode ('secret', 'pem', 'pfx', 'system', 'user'), then a fresh context."""
+        self.simulated = simulated_waits
         if simulated_waits:  # the app's waits move the simulator's clock: minutes of replication lag in no time
-            timing = runtime.Timing(sleep=self._simulated_sleep, clock=self.sim.clock.now)
+            timing = runtime.Timing(sleep=self._simulated_sleep, clock=self.sim.clock.now,
+                                    queue_delay=self._simulated_queue_delay)
         else:
-            timing = runtime.Timing(sleep=self._real_sleep)
+            timing = runtime.Timing(sleep=self._real_sleep, queue_delay=self._real_queue_delay)
+        settings.setdefault("AzureWebJobsStorage", self.storage)
         point_app_at(self.sim, self.monkeypatch, mode, timing=timing, **settings)
         return self
+
+    def _simulated_queue_delay(self, seconds: float) -> float:
+        """A put-back message waits in simulated time: the clock moves by the delay, the message is visible now."""
+        self.queue_delays.append(seconds)
+        self.sim.clock.advance(seconds)
+        return 0.0
+
+    def _real_queue_delay(self, seconds: float) -> float:
+        self.queue_delays.append(seconds)
+        return seconds
 
     def _real_sleep(self, seconds: float) -> None:
         import time
@@ -78,6 +106,38 @@ class AppHarness:
         assert len(poison) <= 1
         return json.loads(poison[0]) if poison else None
 
+    def put_back(self, wait: float = 0.0) -> list[dict[str, Any]]:
+        """The membership messages put back on the queue (visible within ``wait`` seconds), taken off it."""
+        queue = self.queues.get_queue_client(MEMBERSHIP_QUEUE)
+        deadline = time.monotonic() + wait
+        while True:
+            found = []
+            for item in queue.receive_messages(max_messages=32, visibility_timeout=60):
+                found.append(json.loads(item.content))
+                queue.delete_message(item)
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.1)
+
+    def deliver_until_settled(self, message: Any, *, max_deliveries: int = 40) -> tuple[int, dict[str, Any] | None]:
+        """Deliver a message, then every copy the worker puts back (in real time: once its delay has passed),
+        until none is: (deliveries, the last poison message)."""
+        pending: list[Any] = [message]
+        deliveries, poison = 0, None
+        while pending and deliveries < max_deliveries:
+            deliveries += 1
+            asked = len(self.queue_delays)
+            poison = self.deliver(pending.pop(0))
+            new_delays = self.queue_delays[asked:]
+            pending.extend(self.put_back(max(new_delays) + 2 if new_delays and not self.simulated else 0.0))
+        assert not pending, f"still waiting after {deliveries} deliveries"
+        return deliveries, poison
+
+    def status(self, request_id: str) -> Any:
+        from shared import status
+
+        return status.store().read(request_id)
+
     def graph_calls(self) -> int:
         return self.sim.stats.count(service="graph")
 
@@ -86,7 +146,7 @@ class AppHarness:
 
 
 @pytest.fixture
-def app(trust_sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppHarness]:
-    harness = AppHarness(trust_sim, monkeypatch).configure()
+def app(trust_sim: Simulator, monkeypatch: pytest.MonkeyPatch, azurite: str) -> Iterator[AppHarness]:
+    harness = AppHarness(trust_sim, monkeypatch, azurite).configure()
     yield harness
     runtime.reset()

@@ -58,11 +58,11 @@ def test_managed_identity_is_imported_only_in_that_mode(app):
 
 
 @pytest.fixture
-def short_lived(monkeypatch: pytest.MonkeyPatch):
+def short_lived(monkeypatch: pytest.MonkeyPatch, azurite: str):
     """A tenant whose tokens live 2 minutes: MSAL never serves a token that expires within 5 minutes."""
     with Simulator(token_lifetime=120) as sim:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sim.ca_path))
-        yield AppHarness(sim, monkeypatch)
+        yield AppHarness(sim, monkeypatch, azurite)
     runtime.reset()
 
 
@@ -74,10 +74,10 @@ def test_an_expiring_msal_token_is_replaced_before_graph_rejects_it(short_lived)
     assert app.sim.stats.count(service="graph", path=USERS) == 3  # no 401 on the way
 
 
-def test_an_expired_managed_identity_token_is_fetched_again(monkeypatch):
+def test_an_expired_managed_identity_token_is_fetched_again(monkeypatch, azurite):
     with Simulator(token_lifetime=2) as sim:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sim.ca_path))
-        app = AppHarness(sim, monkeypatch).configure("system")
+        app = AppHarness(sim, monkeypatch, azurite).configure("system")
         try:
             assert app.invite({"email": "adele@fabrikam.com"}).status == 200
             time.sleep(2.5)  # past the token's expiry (azure-identity judges expiry by the real clock)

@@ -34,7 +34,8 @@ def test_a_new_guest_is_invited_once_and_queued_for_each_group(app):
                               {"groupId": FALCON_GROUP_ID, "status": "queued"}]
     assert app.sim.graph.emails_to("alice@fabrikam.com") == 1  # sendInvitationMessage defaults to true
     assert answer.messages == [
-        {"userId": user["id"], "groupId": group, "email": "alice@fabrikam.com", "requestId": body["requestId"]}
+        {"userId": user["id"], "groupId": group, "email": "alice@fabrikam.com", "requestId": body["requestId"],
+         "newGuest": True}  # invited just now: the worker waits the learned replication delay first
         for group in (PARTNERS_GROUP_ID, FALCON_GROUP_ID)]
     assert answer.headers["x-request-id"] == body["requestId"]
 

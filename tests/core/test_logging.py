@@ -20,13 +20,16 @@ def test_mask_email_keeps_the_first_character_and_the_domain():
 
 
 def test_an_invitation_is_logged_with_its_ids_outcome_and_duration_and_a_masked_email(app, caplog):
+    app.configure(simulated_waits=True)  # the new guest's first message waits the learned delay in simulated time
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
     answer = app.invite({"email": "alice@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
     (done,) = records(caplog, "invite.done")
     assert done["requestId"] == answer.body["requestId"] and done["userId"] == answer.body["userId"]
     assert done["outcome"] == "invited" and isinstance(done["durationMs"], int)
     assert done["email"] == "a***@fabrikam.com"
-    app.deliver(answer.messages[0])
+    app.deliver_until_settled(answer.messages[0])
+    (deferred,) = records(caplog, "membership.deferred")
+    assert deferred["delaySeconds"] == 5.0 and deferred["requestId"] == answer.body["requestId"]
     (member,) = records(caplog, "membership.done")
     assert member["outcome"] == "added" and member["groupId"] == PARTNERS_GROUP_ID
     assert member["requestId"] == answer.body["requestId"]

@@ -21,11 +21,11 @@ OK = {"email": "alice@fabrikam.com"}
 
 
 @pytest.fixture(scope="module")
-def shared_app() -> Iterator[AppHarness]:
+def shared_app(azurite: str) -> Iterator[AppHarness]:
     """One tenant for the many rejection cases: none of them may change it or even reach it."""
     with Simulator() as sim, pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sim.ca_path))
-        yield AppHarness(sim, monkeypatch).configure()
+        yield AppHarness(sim, monkeypatch, azurite).configure()
     runtime.reset()
 
 

@@ -163,7 +163,10 @@ def test_queues_and_table_match_the_architecture_and_the_bindings() -> None:
     bound = set(re.findall(r'queue_name="([^"]+)"', _trigger_sources()))
     assert "sharepoint-notifications" in bound, "the blueprint's bindings are read too"
     assert bound <= set(queues), "every queue a binding uses is created by the template"
-    assert string_array(MAIN.read_text(encoding="utf-8"), "tableNames") == ["sharepointstate", "inviteclaims"]
+    tables = string_array(MAIN.read_text(encoding="utf-8"), "tableNames")
+    assert tables == ["sharepointstate", "guestgrants", "invitationstatus", "inviteclaims"]
+    for table in tables:
+        assert f"`{table}`" in architecture, f"docs/architecture.md names the table {table}"
 
 
 # ---- the reader itself: it must see through comments and strings, and refuse what it cannot read ----

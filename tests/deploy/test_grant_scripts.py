@@ -32,12 +32,19 @@ GROUP_MEMBER_READWRITE_ALL = "dbaae8cf-10b5-4b86-a4a1-f871c94c6695"
 USER_READ_ALL = "df021288-bdef-4463-88db-98f22de89214"
 SITES_SELECTED = "883ea226-0bf2-4a8f-9f9d-92c9162a727d"
 SITES_READWRITE_ALL = "9492366f-7969-46a4-8d15-ed1a20078fff"
+# The opt-in lifecycle features (docs/lifecycle.md; least privileged per Graph's API pages, docs/simulator.md).
+USER_READWRITE_ALL = "741f803b-c850-494e-b5df-cde7c675a1ca"
+USER_ENABLE_DISABLE_ACCOUNT_ALL = "3011c876-62b7-4ada-afa2-506cbbecc68c"
+USER_DELETE_RESTORE_ALL = "eccc023d-eccf-4e7b-9683-8813ab36cecc"
 DOCUMENTED = {
     USER_INVITE_ALL: "User.Invite.All",
     GROUP_MEMBER_READWRITE_ALL: "GroupMember.ReadWrite.All",
     USER_READ_ALL: "User.Read.All",
     SITES_SELECTED: "Sites.Selected",
     SITES_READWRITE_ALL: "Sites.ReadWrite.All",
+    USER_READWRITE_ALL: "User.ReadWrite.All",
+    USER_ENABLE_DISABLE_ACCOUNT_ALL: "User.EnableDisableAccount.All",
+    USER_DELETE_RESTORE_ALL: "User.DeleteRestore.All",
 }
 CORE_ROLES = [USER_INVITE_ALL, GROUP_MEMBER_READWRITE_ALL, USER_READ_ALL]
 # Far more than the app needs (cloud-facts: what the 2017 write-up asked for); must never be granted.
@@ -68,6 +75,9 @@ def test_shell_script_labels_each_id_with_its_permission() -> None:
         "SITES_SELECTED": SITES_SELECTED,
         "SITES_READWRITE_ALL": SITES_READWRITE_ALL,
         "SHAREPOINT_APP_ID": SHAREPOINT_APP_ID,
+        "USER_READWRITE_ALL": USER_READWRITE_ALL,
+        "USER_ENABLE_DISABLE_ACCOUNT_ALL": USER_ENABLE_DISABLE_ACCOUNT_ALL,
+        "USER_DELETE_RESTORE_ALL": USER_DELETE_RESTORE_ALL,
     }
 
 
@@ -282,6 +292,29 @@ def test_from_azd_reads_principal_and_site_from_the_azd_environment(tenant: Fake
     assert sorted(tenant.granted_roles()) == sorted([*CORE_ROLES, SITES_SELECTED])
     assert tenant.granted_roles(SPO_SP_ID) == [SPO_SITES_SELECTED]
     assert len(tenant.state()["sites"][SITE_KEY]["permissions"]) == 1
+
+
+def test_sponsors_and_offboarding_flags_grant_each_least_privileged_role_only_when_asked(tenant: FakeTenant) -> None:
+    result = tenant.run("--principal-id", MI_ID, "--sponsors", "--offboarding", "disable")
+    assert result.returncode == 0, result.stderr
+    assert sorted(tenant.granted_roles()) == sorted([*CORE_ROLES, USER_READWRITE_ALL, USER_ENABLE_DISABLE_ACCOUNT_ALL])
+    assert "granted:         User.ReadWrite.All" in result.stdout
+    result = tenant.run("--principal-id", MI_ID, "--offboarding", "delete")
+    assert result.returncode == 0, result.stderr
+    assert USER_DELETE_RESTORE_ALL in tenant.granted_roles()
+
+
+def test_an_unknown_offboarding_action_is_refused_before_any_grant(tenant: FakeTenant) -> None:
+    result = tenant.run("--principal-id", MI_ID, "--offboarding", "erase")
+    assert result.returncode != 0 and "--offboarding is none, disable or delete" in result.stderr
+    assert tenant.granted_roles() == []
+
+
+def test_from_azd_reads_the_lifecycle_settings(tenant: FakeTenant) -> None:
+    result = tenant.run("--from-azd", APP_IDENTITY_PRINCIPAL_ID=MI_ID, SPONSORS_ENABLED="true",
+                        OFFBOARDING_ACTION="delete")
+    assert result.returncode == 0, result.stderr
+    assert sorted(tenant.granted_roles()) == sorted([*CORE_ROLES, USER_READWRITE_ALL, USER_DELETE_RESTORE_ALL])
 
 
 def test_unknown_principal_is_refused_before_any_grant(tenant: FakeTenant) -> None:

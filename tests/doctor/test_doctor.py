@@ -86,6 +86,27 @@ def test_sharepoint_needs_a_sites_role_and_names_the_sharepoint_grant(tenant, ca
     assert code == 0 and by_name(report)["queue sharepoint-notifications"]["status"] == "ok"
 
 
+@pytest.mark.parametrize(("settings", "role", "flag"), [
+    ({"SPONSORS_ENABLED": "true"}, "User.ReadWrite.All", "--sponsors"),
+    ({"OFFBOARDING_ACTION": "disable"}, "User.EnableDisableAccount.All", "--offboarding disable"),
+    ({"OFFBOARDING_ACTION": "delete"}, "User.DeleteRestore.All", "--offboarding delete"),
+])
+def test_an_opted_in_lifecycle_feature_needs_its_permission_and_names_the_grant_flag(tenant, capsys, settings, role,
+                                                                                      flag):
+    tenant.configure()
+    code, report, _ = tenant.doctor(capsys=capsys)
+    assert code == 0 and f"permission {role}" not in by_name(report), failing(report)  # off: not asked for
+    tenant.configure(**settings)
+    code, report, _ = tenant.doctor(capsys=capsys)
+    check = by_name(report)[f"permission {role}"]
+    assert code == 1 and check["status"] == "missing"
+    assert f"--principal-id {tenant.principal.object_id} {flag}" in check["fix"]
+    tenant.sim.identity.grant(tenant.principal.client_id, role)
+    tenant.configure(**settings)
+    code, report, _ = tenant.doctor(capsys=capsys)
+    assert code == 0 and by_name(report)[f"permission {role}"]["status"] == "ok"
+
+
 def test_dynamic_and_unknown_groups_are_flagged(tenant, capsys):
     unknown = "0b5e0c9a-0000-4000-8000-0000000000ff"
     tenant.configure(ALLOWED_GROUP_IDS=f"{PARTNERS_GROUP_ID},{DYNAMIC_GROUP_ID},{unknown}")

@@ -3,11 +3,13 @@ the recorded evidence of invitations blocked by tenant policy."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import socket
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 
 from shared.storage_checks import QUEUES
 from tests.conftest import AZURITE_PORTS
@@ -109,3 +111,17 @@ def test_a_cross_tenant_block_names_only_the_domain(tenant, capsys):
     assert code == 0 and check["status"] == "ok"
     assert "blocked.example" in check["detail"] and "carol" not in json.dumps(report)
     assert "Cross-tenant access settings" in check["fix"]
+
+
+def test_reminders_need_the_guest_expiring_queue(tenant, capsys):
+    code, report, _ = tenant.doctor(capsys=capsys)
+    assert "queue guest-expiring" not in by_name(report)  # reminders off: not asked for
+    tenant.configure(EXPIRY_REMINDER_DAYS="3")
+    with contextlib.suppress(ResourceNotFoundError):
+        tenant.queues.delete_queue("guest-expiring")
+    code, report, _ = tenant.doctor(capsys=capsys)
+    assert code == 1 and failing(report) == {"queue guest-expiring"}
+    assert "az storage queue create --name guest-expiring" in by_name(report)["queue guest-expiring"]["fix"]
+    tenant.create_queues("guest-expiring")
+    code, report, _ = tenant.doctor(capsys=capsys)
+    assert code == 0 and by_name(report)["queue guest-expiring"]["status"] == "ok"

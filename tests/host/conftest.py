@@ -12,7 +12,7 @@ from tests.core.conftest import AppHarness
 
 
 @pytest.fixture
-def app(trust_sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppHarness]:
-    harness = AppHarness(trust_sim, monkeypatch).configure()
+def app(trust_sim: Simulator, monkeypatch: pytest.MonkeyPatch, azurite: str) -> Iterator[AppHarness]:
+    harness = AppHarness(trust_sim, monkeypatch, azurite).configure()
     yield harness
     runtime.reset()

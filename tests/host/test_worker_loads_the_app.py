@@ -11,10 +11,11 @@ import devhost
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = {"invite", "add_membership", "invite_from_queue", "openapi", "health", "sharepoint_notifications",
-             "sharepoint_changes", "sharepoint_subscription_renewal"}
+             "sharepoint_changes", "sharepoint_subscription_renewal", "expire_grants", "revoke_invitation",
+             "invitation_status", "invitation_status_link", "sweep_invitation_status"}
 
 
-def test_the_worker_indexes_and_loads_all_eight_functions() -> None:
+def test_the_worker_indexes_and_loads_all_thirteen_functions() -> None:
     assert set(devhost.worker().functions) == FUNCTIONS
 
 

@@ -45,14 +45,20 @@ class SharePointApp:
         identity = sim.identity.user_identity
         sim.identity.grant(identity.client_id, "Sites.Selected")
         sim.sharepoint.grant(self.site, identity.client_id, ["write"], "Guest onboarding")
-        point_app_at(sim, monkeypatch, "user", AzureWebJobsStorage=connection_string,
+        # A put-back message (a wait, or a new guest's first delay) waits in simulated time: visible at once.
+        self.timing = app_context.Timing(queue_delay=self._simulated_queue_delay)
+        point_app_at(sim, monkeypatch, "user", timing=self.timing, AzureWebJobsStorage=connection_string,
                      SHAREPOINT_SITE_URL=f"{sim.url('sharepoint')}/sites/partners",
                      SHAREPOINT_CLIENT_STATE=CLIENT_STATE,
                      SHAREPOINT_NOTIFICATION_URL=self.host.url("sharepoint/notifications"))
 
+    def _simulated_queue_delay(self, seconds: float) -> float:
+        self.sim.clock.advance(seconds)
+        return 0.0
+
     def configure(self, **settings: str) -> None:
         apply(settings, self.monkeypatch)
-        app_context.reset()
+        app_context.reset(timing=self.timing)
 
     def cli(self, *args: str) -> tuple[int, str]:
         out = io.StringIO()

@@ -19,36 +19,51 @@ def soak_sim(monkeypatch: pytest.MonkeyPatch):
         runtime.reset()
 
 
-def test_sixty_onboardings_under_faults_lose_nothing_and_send_no_second_email(soak_sim: Simulator) -> None:
-    report = run_soak(soak_sim, SoakConfig(onboardings=60, seed=60))
+def test_sixty_onboardings_under_faults_lose_nothing_and_send_no_second_email(soak_sim: Simulator,
+                                                                             azurite: str) -> None:
+    report = run_soak(soak_sim, SoakConfig(onboardings=60, seed=60), azurite)
 
     print(report.summary())
     assert report.problems() == []
     assert report.memberships_wanted == report.in_group + report.poisoned_with_reason
     assert report.graph_429 > 0 and report.fault_hits["503"] > 0  # the faults really happened
-    assert report.redeliveries > 0  # replication lag outlasted an invocation at least once
+    assert report.put_back > 0  # waits (lag, throttling) were put back with a delay, not failed executions
+    assert report.redeliveries == 0  # no fault is injected that is not a wait: no failed execution at all
 
 
-def test_soak_counts_a_message_the_queue_swallowed_as_lost(soak_sim: Simulator,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_soak_counts_a_message_the_queue_swallowed_as_lost(soak_sim: Simulator, monkeypatch: pytest.MonkeyPatch,
+                                                           azurite: str) -> None:
     # A host that acknowledged membership messages without running the function: the accounting must notice.
-    monkeypatch.setattr("bench.soak.membership_handler", lambda poison: lambda message: "done")
+    monkeypatch.setattr("bench.soak.membership_handler", lambda poison, *_: lambda message: "done")
 
-    report = run_soak(soak_sim, SoakConfig(onboardings=4, seed=61, max_lag=0.0))
+    report = run_soak(soak_sim, SoakConfig(onboardings=4, seed=61, max_lag=0.0), azurite)
 
     assert report.in_group == 0
     assert len(report.lost) == report.memberships_wanted > 0
     assert any("lost" in problem for problem in report.problems())
 
 
-@pytest.mark.azurite
+def test_new_guests_spend_about_one_directory_write_per_membership_under_lag(soak_sim: Simulator,
+                                                                            azurite: str) -> None:
+    # Issue 17 #2: lag only (no injected faults), 0-120 s per new guest (uniform). Measured with this seed: 1.20
+    # writes per new guest's membership (1.10 with 120 onboardings); without the learned delay every new guest's
+    # first write met the lag. The goal of 1.1 is not reached at this scale (docs/performance.md says why): this
+    # guards the measured level.
+    config = SoakConfig(onboardings=240, seed=62, throttled=0.0, unavailable=0.0, dropped=0.0, slow=0.0,
+                        kinds={"new": 1.0})
+    report = run_soak(soak_sim, config, azurite)
+    print(report.summary())
+    assert report.lost == [] and report.new_guest_memberships > 200
+    assert report.new_guest_writes_per_membership <= 1.25
+
+
 def test_racing_duplicates_under_faults_still_send_one_email_and_answer_one_user_id(soak_sim: Simulator,
                                                                                    azurite: str) -> None:
     # A third of the new guests asked for by three callers at the same moment (issue 19), claims on Azurite. The
     # simulator's repeat-email mode stays its default: "always" would also count a single request's second POST
     # after a lost answer (shared/onboarding.py), which the faults here make happen at random; what the claim
     # guarantees is that no address has an invitation applied by two requests, whatever Graph emails.
-    report = run_soak(soak_sim, SoakConfig(onboardings=40, seed=62, racing=0.34, storage=azurite))
+    report = run_soak(soak_sim, SoakConfig(onboardings=40, seed=62, racing=0.34), azurite)
 
     print(report.summary())
     assert report.racing_addresses >= 3 and report.racers == 3 * report.racing_addresses

@@ -1,0 +1,236 @@
+"""An invitation's status record (issue 14): what happened to each accepted request, keyed by its ``requestId``, in
+the table ``invitationstatus`` of the app's storage account (Azurite locally; infra/main.bicep creates it).
+
+Layout: one partition per request. Its ``request`` entity is written once when a door accepts the request (email,
+userId, invited, source door, createdAt); each group has its own entity (RowKey ``group-<groupId>``: status,
+attempts, timestamps, the problem), so the membership worker's concurrent updates of different groups never touch
+the same entity, and each state change is ONE merge upsert (queued, waiting again, added, already_member, failed).
+The acceptance writes the request and every group (``queued``) in one entity-group transaction (at most 21 entities,
+one partition). Reading a record is one partition query.
+
+Every write stamps ``expiresAt`` (the write time + :data:`RETENTION_DAYS`); the daily timer ``sweep_invitation_status``
+deletes the whole partition of a request once any of its entities has expired, i.e. RETENTION_DAYS after the
+request's last change at the earliest. The partition ``~keys`` (never a requestId: REQUEST_ID_PATTERN has no ``~``)
+holds the key that signs status links (shared.status_links); the sweep leaves it alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import secrets
+import threading
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import app_context, storage
+from .app_context import AppContext
+from .wire import parse_utc, utc_text
+
+if TYPE_CHECKING:  # the table SDK is imported on first use, not when the app starts (tests/soak cold start)
+    from azure.data.tables import TableClient
+
+TABLE = "invitationstatus"
+RETENTION_DAYS = 30
+HEAD = "request"
+GROUP_PREFIX = "group-"
+KEYS_PARTITION = "~keys"
+LINK_KEY_ROW = "status-links"
+MAX_TEXT = 500  # Graph's messages are short; anything stored from an answer is bounded
+
+QUEUED, ADDED, ALREADY_MEMBER, FAILED = "queued", "added", "already_member", "failed"
+FINAL = frozenset({ADDED, ALREADY_MEMBER, FAILED})
+
+_created: weakref.WeakSet[Any] = weakref.WeakSet()  # tables this process made sure exist
+_created_lock = threading.Lock()
+
+
+@dataclass
+class GroupStatus:
+    group_id: str
+    status: str
+    attempts: int = 0
+    updated_at: str | None = None
+    next_attempt_at: str | None = None  # while queued after a wait: when the next try is due
+    waiting_for: str | None = None  # the problem kind that made it wait (replication-lag, graph-throttled…)
+    problem: dict[str, Any] | None = None  # failed: type, status, code, graphRequestId, message
+
+    def to_dict(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {"groupId": self.group_id, "status": self.status, "attempts": self.attempts,
+                                  "updatedAt": self.updated_at}
+        if self.status == QUEUED and self.next_attempt_at:
+            answer["nextAttemptAt"] = self.next_attempt_at
+            answer["waitingFor"] = self.waiting_for
+        if self.problem:
+            answer["problem"] = self.problem
+        return answer
+
+
+@dataclass
+class StatusRecord:
+    request_id: str
+    email: str | None = None
+    user_id: str | None = None
+    invited: bool | None = None
+    source: str | None = None
+    created_at: str | None = None
+    groups: list[GroupStatus] = field(default_factory=list)
+
+    @property
+    def pending(self) -> bool:
+        return any(group.status not in FINAL for group in self.groups)
+
+    @property
+    def status(self) -> str:
+        """pending while a group is queued; failed when a group failed; else succeeded."""
+        if self.pending:
+            return "pending"
+        return "failed" if any(group.status == FAILED for group in self.groups) else "succeeded"
+
+    def next_attempt(self) -> dt.datetime | None:
+        """The soonest time a pending group is due to be tried again, if any is waiting."""
+        times = [parse_utc(group.next_attempt_at) for group in self.groups if group.status not in FINAL]
+        known = [moment for moment in times if moment is not None]
+        return min(known) if known else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"requestId": self.request_id, "status": self.status, "email": self.email, "userId": self.user_id,
+                "invited": self.invited, "source": self.source, "createdAt": self.created_at,
+                "groups": [group.to_dict() for group in self.groups]}
+
+
+class StatusStore:
+    """The table's reads and writes; raises the storage SDK's errors (the failure policy judges them)."""
+
+    def __init__(self, table: TableClient, now: Any = None) -> None:
+        self.table = table
+        self._now = now or (lambda: dt.datetime.now(dt.UTC))
+
+    def _ensure_table(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        with _created_lock:
+            if self.table in _created:
+                return
+        with contextlib.suppress(ResourceExistsError):
+            self.table.create_table()
+        with _created_lock:
+            _created.add(self.table)
+
+    def _stamp(self) -> tuple[str, dt.datetime]:
+        now = self._now()
+        return utc_text(now), now + dt.timedelta(days=RETENTION_DAYS)
+
+    def accepted(self, request_id: str, *, email: str | None, user_id: str | None, invited: bool | None,
+                 source: str, group_ids: Iterable[str]) -> None:
+        """A door accepted the request: its entity and each group ``queued``, in one transaction."""
+        from azure.data.tables import UpdateMode
+
+        self._ensure_table()
+        now, expires = self._stamp()
+        head = {"PartitionKey": request_id, "RowKey": HEAD, "email": email, "userId": user_id, "invited": invited,
+                "source": source, "createdAt": now, "expiresAt": expires}
+        operations: list[Any] = [("upsert", head, {"mode": UpdateMode.MERGE})]
+        for group_id in dict.fromkeys(group.lower() for group in group_ids):
+            entity = {"PartitionKey": request_id, "RowKey": GROUP_PREFIX + group_id, "groupId": group_id,
+                      "status": QUEUED, "attempts": 0, "updatedAt": now, "expiresAt": expires}
+            operations.append(("upsert", entity, {"mode": UpdateMode.MERGE}))
+        self.table.submit_transaction(operations)
+
+    def group(self, request_id: str, group_id: str, status: str, attempts: int, *,
+              problem: dict[str, Any] | None = None, next_attempt_at: str | None = None,
+              waiting_for: str | None = None) -> None:
+        """One group's state change: one merge upsert of its own entity."""
+        from azure.data.tables import UpdateMode
+
+        self._ensure_table()
+        now, expires = self._stamp()
+        entity: dict[str, Any] = {"PartitionKey": request_id, "RowKey": GROUP_PREFIX + group_id.lower(),
+                                  "groupId": group_id.lower(), "status": status, "attempts": attempts,
+                                  "updatedAt": now, "expiresAt": expires, "nextAttemptAt": next_attempt_at,
+                                  "waitingFor": waiting_for}
+        problem = problem or {}
+        for name in ("type", "status", "code", "graphRequestId", "message"):
+            value = problem.get(name)
+            entity["problem" + name[0].upper() + name[1:]] = value[:MAX_TEXT] if isinstance(value, str) else value
+        self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    def read(self, request_id: str) -> StatusRecord | None:
+        """The record, or None when nothing is stored for this id."""
+        self._ensure_table()
+        entities = list(self.table.query_entities("PartitionKey eq @id", parameters={"id": request_id}))
+        if not entities:
+            return None
+        record = StatusRecord(request_id)
+        for entity in entities:
+            if entity["RowKey"] == HEAD:
+                record.email, record.user_id = entity.get("email"), entity.get("userId")
+                record.invited, record.source = entity.get("invited"), entity.get("source")
+                record.created_at = entity.get("createdAt")
+            elif entity["RowKey"].startswith(GROUP_PREFIX):
+                record.groups.append(_group(entity))
+        record.groups.sort(key=lambda group: group.group_id)
+        return record
+
+    def sweep(self, now: dt.datetime | None = None) -> int:
+        """Delete every request with an expired entity, whole; returns how many entities were deleted."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        self._ensure_table()
+        moment = now or self._now()
+        expired = self.table.query_entities("expiresAt lt @now", parameters={"now": moment},
+                                            select=["PartitionKey"])
+        partitions = {entity["PartitionKey"] for entity in expired} - {KEYS_PARTITION}
+        deleted = 0
+        for partition in sorted(partitions):
+            for entity in self.table.query_entities("PartitionKey eq @id", parameters={"id": partition},
+                                                    select=["PartitionKey", "RowKey"]):
+                with contextlib.suppress(ResourceNotFoundError):  # another sweep got there first
+                    self.table.delete_entity(partition, entity["RowKey"])
+                    deleted += 1
+        return deleted
+
+    def link_key(self) -> bytes:
+        """The key that signs status links: generated once (32 random bytes) and kept in this table, so every
+        instance of the app signs and checks with the same key and no app setting holds it. Deleting the entity
+        rotates it (links already given out stop working)."""
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+        self._ensure_table()
+        try:
+            return base64.b64decode(self.table.get_entity(KEYS_PARTITION, LINK_KEY_ROW)["key"])
+        except ResourceNotFoundError:
+            pass
+        key = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+        try:
+            self.table.create_entity({"PartitionKey": KEYS_PARTITION, "RowKey": LINK_KEY_ROW, "key": key})
+        except ResourceExistsError:  # another instance created it first: use theirs
+            return base64.b64decode(self.table.get_entity(KEYS_PARTITION, LINK_KEY_ROW)["key"])
+        return base64.b64decode(key)
+
+
+def _group(entity: Any) -> GroupStatus:
+    problem = None
+    if entity.get("problemType") or entity.get("problemCode"):
+        problem = {"type": entity.get("problemType"), "status": entity.get("problemStatus"),
+                   "code": entity.get("problemCode"), "graphRequestId": entity.get("problemGraphRequestId"),
+                   "message": entity.get("problemMessage")}
+    return GroupStatus(entity.get("groupId") or entity["RowKey"][len(GROUP_PREFIX):], entity.get("status") or QUEUED,
+                       int(entity.get("attempts") or 0), entity.get("updatedAt"), entity.get("nextAttemptAt"),
+                       entity.get("waitingFor"), problem)
+
+
+def store(ctx: AppContext | None = None) -> StatusStore:
+    """The status store of the process's storage account (AzureWebJobsStorage)."""
+    return StatusStore(storage.table_client(TABLE, ctx or app_context.current()))
+
+
+def record_admitted(ctx: AppContext, admitted: Any, source: str) -> None:
+    """Write an accepted request's record (``admitted``: shared.intake.Admitted; ``source``: the door, "http",
+    "queue", "sharepoint"). Every door that admits a request calls this before its membership messages are
+    written, so the record exists before any group's update."""
+    store(ctx).accepted(admitted.request_id, email=admitted.request.email, user_id=admitted.person.user_id,
+                        invited=admitted.person.invited, source=source, group_ids=admitted.request.group_ids)
