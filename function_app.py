@@ -4,7 +4,7 @@ import typing
 
 import azure.functions as func
 
-from shared import app_context, bindings, grant_events, health
+from shared import app_context, bindings, grant_events, health, status
 from shared.lifecycle_blueprint import blueprint as lifecycle
 from shared.sharepoint.access_status import on_grant_event
 from shared.sharepoint.completion import on_membership_outcome
@@ -82,3 +82,4 @@ grant_events.add_status_recorder(on_grant_event)  # the row's "Access status" fo
 
 # ---- guest lifecycle (docs/lifecycle.md): the hourly expiry and DELETE /api/invitations/{requestId} --------------
 app.register_functions(lifecycle)
+grant_events.add_status_recorder(status.record_grant_event)  # renewals and ends reach the request's status record

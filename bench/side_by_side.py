@@ -67,6 +67,8 @@ def one_client(client: str, python: Path, n: int, k: int) -> dict:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
             json.dump(config, file)
         environment = {**os.environ, **app_settings(sim), "REQUESTS_CA_BUNDLE": str(sim.ca_path)}
+        # The app writes each request's status record before answering: Azurite (default ports unless set).
+        environment.setdefault("AzureWebJobsStorage", "UseDevelopmentStorage=true")
         environment.pop("PYTHONPATH", None)  # the SDK's environment must not see the app's packages
         try:
             spawned = time.time()

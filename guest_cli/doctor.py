@@ -4,10 +4,14 @@ token and its permissions, the allowed groups and the queues, and print what is 
 
 Settings come from the environment, plus the ``Values`` of ``local.settings.json`` in the current directory for
 any setting the environment does not set (as ``func start`` makes them the app's environment), so the doctor
-checks what the app would run with locally. ``REQUESTS_CA_BUNDLE``, ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER``
-from the file are also put into the process environment for the run (requests, MSAL and azure-identity read
-them there, not from the settings the doctor passes on) and taken out again afterwards. Exit code 0 only when
-every check passes; 1 when the report lists a problem; 2 when the settings file cannot be read.
+checks what the app would run with locally. Where the credential and the token go, and whom the doctor trusts
+(:data:`TRUST_SETTINGS`: the authority host, the Graph endpoint, the CA bundle, the managed identity endpoint and
+header), come from a settings file only when it is named with ``--settings-file PATH``: a ``local.settings.json``
+planted in whatever directory the doctor runs in must not receive the client secret or a token.
+``REQUESTS_CA_BUNDLE``, ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER`` from a named file are also put into the
+process environment for the run (requests, MSAL and azure-identity read them there, not from the settings the
+doctor passes on) and taken out again afterwards. Exit code 0 only when every check passes; 1 when the report
+lists a problem; 2 when the settings file cannot be read.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ SETTINGS_FILE = "local.settings.json"
 # Read from the process environment by the libraries themselves (requests' merge_environment_settings; azure-identity's
 # and MSAL's managed identity source detection), so a value that only the settings mapping holds has no effect.
 LIBRARY_ENVIRONMENT = ("REQUESTS_CA_BUNDLE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER")
+# Endpoints and trust: taken from an explicitly named settings file only, never from ./local.settings.json implicitly.
+TRUST_SETTINGS = ("AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", *LIBRARY_ENVIRONMENT)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,12 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Check everything the app needs (settings, a Graph token and its app roles, a Graph read, the "
                     "allowed groups, the queues, invitations blocked by tenant policy) and print each problem with "
                     "the exact command or setting that fixes it. Read-only: creates, sends and changes nothing.",
-        epilog=f"Settings: the environment, then the Values of ./{SETTINGS_FILE} for those not set. Exit codes: 0 all "
+        epilog=f"Settings: the environment, then the Values of ./{SETTINGS_FILE} for those not set (endpoints and "
+               "trust only from --settings-file PATH). Exit codes: 0 all "
                "checks passed, 1 a check failed (see the report), 2 the settings file cannot be read.")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (what GET /api/health answers)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--settings-file", metavar="PATH", type=Path,
-                        help=f"read app settings from this local.settings.json (default: ./{SETTINGS_FILE} if present)")
+                        help=f"read app settings from this local.settings.json, endpoints and trust included (default: "
+                             f"./{SETTINGS_FILE} if present, without {', '.join(TRUST_SETTINGS)})")
     source.add_argument("--no-settings-file", action="store_true", help="use the environment only")
     parser.set_defaults(handler=run_doctor)
 
@@ -69,6 +77,13 @@ def doctor_environment(args: argparse.Namespace, err: TextIO) -> dict[str, str]:
     if args.settings_file is None and not path.is_file():
         return environ
     values = read_settings_values(path)
+    if args.settings_file is None:
+        ignored = sorted(name for name in TRUST_SETTINGS if values.get(name) and not environ.get(name))
+        for name in TRUST_SETTINGS:
+            values.pop(name, None)
+        if ignored:
+            print(f"doctor: ignored {', '.join(ignored)} from ./{SETTINGS_FILE} (endpoints and trust are taken from "
+                  "a settings file only with --settings-file PATH)", file=err)
     added = [name for name, value in values.items() if value and not environ.get(name)]
     environ.update({name: values[name] for name in added})
     print(f"doctor: {len(added)} setting(s) from {path} (the environment's own values win)", file=err)

@@ -15,6 +15,7 @@ from azure.storage.queue import QueueServiceClient
 from guest_cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE
 from shared import poison, storage
 from shared.settings import SettingsError
+from shared.wire import printable, printable_json
 
 CONNECTION_SETTING = "AzureWebJobsStorage"
 QUEUE_HELP = ("the poison queue, e.g. group-memberships-poison or guest-invitations-poison "
@@ -82,9 +83,10 @@ def run_list(args: argparse.Namespace) -> int:
         return _remote_failure(error)
     now = datetime.now(UTC)
     if args.json:
-        print(json.dumps({"queue": names[1], "mainQueue": names[0], "exists": listing.exists,
-                          "approximateCount": listing.approximate_count,
-                          "messages": [item.to_dict(now) for item in listing.messages]}, ensure_ascii=False, indent=2))
+        print(printable_json(json.dumps({"queue": names[1], "mainQueue": names[0], "exists": listing.exists,
+                                         "approximateCount": listing.approximate_count,
+                                         "messages": [item.to_dict(now) for item in listing.messages]},
+                                        ensure_ascii=False, indent=2)))
         return EXIT_OK
     if not listing.messages:
         print(f"{names[1]}: no messages" + ("" if listing.exists else " (the queue does not exist yet)"))
@@ -92,7 +94,8 @@ def run_list(args: argparse.Namespace) -> int:
     print(f"{'ID':36}  {'ATTEMPTS':>8}  {'AGE':>7}  REASON")
     for item in listing.messages:
         attempts = "-" if item.attempts is None else str(item.attempts)
-        print(f"{item.id:36}  {attempts:>8}  {_age(item.age_seconds(now)):>7}  {item.reason}")
+        # Everything in a poison message came from a queue anyone may write: escaped, never raw to the terminal.
+        print(f"{printable(item.id):36}  {attempts:>8}  {_age(item.age_seconds(now)):>7}  {printable(item.reason)}")
     if listing.approximate_count > len(listing.messages):
         print(f"(showing {len(listing.messages)} of about {listing.approximate_count}; the Queue service peeks at "
               f"most {poison.PEEK_LIMIT}: requeue these to see the rest)")
@@ -122,7 +125,7 @@ def run_requeue(args: argparse.Namespace) -> int:
 
 def _print_requeue(result: poison.RequeueResult, main_name: str, poison_name: str) -> None:
     for message_id in result.requeued:
-        print(f"requeued {message_id} -> {main_name}")
+        print(f"requeued {printable(message_id)} -> {main_name}")
     for message_id in result.duplicated:
         print(f"warning: {message_id} was sent to {main_name} but could not be deleted from {poison_name} "
               "(another client took it): it is now on both queues", file=sys.stderr)

@@ -37,6 +37,13 @@ param allowedEmailDomains string = ''
 @description('BLOCKED_EMAIL_DOMAINS: optional comma-separated deny-list.')
 param blockedEmailDomains string = ''
 
+@allowed(['false', 'true'])
+@description('ALLOW_MEMBER_USERS: group-memberships may add internal members too, not only guests. Default false.')
+param allowMemberUsers string = 'false'
+
+@description('ALLOWED_REDIRECT_HOSTS: hosts a request redirectUrl may name (*.example.com for subdomains); empty = INVITE_REDIRECT_URL host and myapps.microsoft.com.')
+param allowedRedirectHosts string = ''
+
 @description('INVITE_REDIRECT_URL: where a guest lands after redeeming an invitation.')
 param inviteRedirectUrl string = 'https://myapplications.microsoft.com'
 
@@ -197,6 +204,8 @@ module functionApp 'app/function.bicep' = {
     allowedGroupIds: allowedGroupIds
     allowedEmailDomains: allowedEmailDomains
     blockedEmailDomains: blockedEmailDomains
+    allowMemberUsers: allowMemberUsers
+    allowedRedirectHosts: allowedRedirectHosts
     inviteRedirectUrl: inviteRedirectUrl
     authorityHost: authorityHost
     graphEndpoint: graphEndpoint

@@ -103,6 +103,10 @@ def _failure(error: Exception) -> str:
 class ManagedIdentityTokenProvider:
     """azure-identity ``ManagedIdentityCredential``: system-assigned, or user-assigned with AZURE_CLIENT_ID."""
 
+    # The platform caches managed identity tokens per resource for about 24 h: a role granted meanwhile may not be
+    # in the token yet (azure-docs overview-managed-identity.md). The failure policy says so on a 403.
+    platform_token_cache = True
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._lock = threading.Lock()

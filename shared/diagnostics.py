@@ -82,6 +82,12 @@ def _settings_check(environ: Mapping[str, str], checks: list[Check]) -> Settings
         return None
     mode = settings.credential_mode.value
     checks.append(Check("settings", Status.OK, f"valid; credential mode {mode}, Graph {settings.graph_endpoint}"))
+    if settings.sharepoint_problems:  # the invitation doors work without them; the SharePoint features do not
+        names = [name for name, _ in settings.sharepoint_problems]
+        checks.append(Check("sharepoint settings", Status.ERROR,
+                            "; ".join(f"{name}: {message}" for name, message in settings.sharepoint_problems),
+                            f"Fix {', '.join(names)} (docs/sharepoint.md), or clear them to turn the SharePoint "
+                            "list intake off; invitations work meanwhile."))
     return settings
 
 
@@ -146,8 +152,14 @@ def role_checks(settings: Settings, roles: set[str], principal: str) -> list[Che
     """One check per required Graph app role: present (or a broader one), or missing with the grant command."""
     checks = []
     admin = ("Run as a Privileged Role Administrator (or Global Administrator): {command}   "
-             "(PowerShell: scripts/grant-graph-permissions.ps1 -PrincipalId {principal}{ps_extra}). "
-             "A new grant shows in the next token; managed identity tokens are cached, so re-check later.")
+             "(PowerShell: scripts/grant-graph-permissions.ps1 -PrincipalId {principal}{ps_extra}). ")
+    if settings.credential_mode is CredentialMode.MANAGED_IDENTITY:
+        admin += ("If it was granted recently: the platform may serve a managed identity a cached token without the "
+                  "new role for up to 24 h (azure-docs overview-managed-identity.md); re-check later, then re-drive "
+                  "what failed meanwhile: python cli.py poison requeue group-memberships-poison --all (and "
+                  "guest-invitations-poison).")
+    else:
+        admin += "A new grant shows in the next token."
     for role, broader in REQUIRED_ROLES.items():
         via = [name for name in broader if name in roles]
         if role in roles:

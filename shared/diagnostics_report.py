@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .wire import utc_now
+from .wire import printable, printable_json, utc_now
 
 
 class Status(StrEnum):
@@ -67,15 +67,16 @@ class Report:
                 "checks": [check.to_dict() for check in self.checks]}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        return printable_json(json.dumps(self.to_dict(), indent=2, ensure_ascii=False))
 
     def to_text(self) -> str:
         width = max((len(check.name) for check in self.checks), default=0)
         lines = []
         for check in self.checks:
-            lines.append(f"[{_MARKS[check.status]:>7}] {check.name.ljust(width)}  {check.detail}")
+            # A detail may quote what others wrote (a poison message, Graph): escaped, one line per field.
+            lines.append(f"[{_MARKS[check.status]:>7}] {printable(check.name).ljust(width)}  {printable(check.detail)}")
             if check.fix:
-                lines.append(f"{'':10}{'':{width}}  fix: {check.fix}")
+                lines.append(f"{'':10}{'':{width}}  fix: {printable(check.fix)}")
         failing = self.failing()
         summary = "all checks passed" if not failing else \
             f"{len(failing)} problem(s): {', '.join(check.name for check in failing)}"

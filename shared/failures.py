@@ -41,6 +41,18 @@ PERMISSIONS = {"lookup": "User.Read.All", "invite": "User.Invite.All", "add-memb
                "sponsors": "User.ReadWrite.All", "disable-user": "User.EnableDisableAccount.All",
                "delete-user": "User.DeleteRestore.All"}
 
+# Graph's own words when policy blocks an invitation: the tenant's guest invite settings, or cross-tenant access.
+TENANT_BLOCK = ("guest invitations not allowed", "b2b invitations are disabled", "guest invitations are disabled")
+PARTNER_BLOCK = ("cross-tenant access settings", "cross-tenant access policy")
+
+# Said with a missing permission when the app runs as a managed identity (azure-docs overview-managed-identity.md:
+# the back end caches tokens per resource "for around 24 hours"; an app "may continue to get a cached token with
+# outdated permissions"), and how to re-drive what failed meanwhile in one command.
+CACHED_ROLES_NOTE = (
+    "The app runs as a managed identity: if the role was granted recently, the platform may still serve a cached "
+    "token without it for up to 24 h. Once the role shows in the token (python cli.py doctor), re-drive what failed "
+    "meanwhile: python cli.py poison requeue group-memberships-poison --all (and guest-invitations-poison).")
+
 # Retry verdicts that are waits, not faults: Graph asked us to come back (throttled, busy) or the new guest is not
 # visible yet. A queue door puts such a message back with a visibility delay and the invocation succeeds; any other
 # retry verdict (identity platform, storage, a credential or setting, a bug) is a fault the host redelivers.
@@ -49,7 +61,12 @@ LAG_BACKOFF_MAX_SECONDS = 600  # the lag backoff doubles per try (2, 4, 8 … s)
 
 DEFAULT_RETRY_SECONDS = 30
 # Answers seen while a new object replicates (MGDC api/group-post-members.md; the eventual consistency guidance).
-_LAG_TEXTS = re.compile(r"does not exist|don't exist|not a valid reference update", re.IGNORECASE)
+# Matched on meaning, not one spelling: "(the added object) references do not / don't / does not exist" (the
+# apostrophe plain or typographic), or
+# "Not a valid reference update" (MGDC words it "do not" in one version and "don't" in another; threads show both).
+# A 400 that merely says something "does not exist" (a property, a type) is a bad request, not lag. Bounded gap: linear.
+_LAG_TEXTS = re.compile(r"\breferences?\b.{0,80}?\b(?:do|does)(?:\s+not|n['\u2019]t)\s+exist\b"
+                        r"|\bnot\s+a\s+valid\s+reference\s+update\b", re.IGNORECASE | re.DOTALL)
 _LAG_CODES = frozenset({"Request_ResourceNotFound", "Directory_ObjectNotFound"})
 
 
@@ -165,14 +182,66 @@ def problem_from_graph(error: GraphError, operation: str) -> Problem:
                        "credential.", extensions=graph_error)
     if missing_permission(error):
         permission = PERMISSIONS.get(operation, PERMISSIONS["lookup"])
+        extensions = {**graph_error, "requiredPermission": permission}
+        if error.platform_token_cache:
+            extensions["tokenCache"] = CACHED_ROLES_NOTE
         return Problem(502, "graph-permission-missing", "The app lacks a Graph permission",
-                       f"Graph refused the app: grant the application permission {permission} (admin consent).",
-                       extensions={**graph_error, "requiredPermission": permission})
+                       f"Graph refused the app: grant the application permission {permission} (admin consent)."
+                       + (f" {CACHED_ROLES_NOTE}" if error.platform_token_cache else ""),
+                       extensions=extensions)
+    blocked = invitations_blocked(error) if operation == "invite" else None
+    if blocked == "tenant":
+        return Problem(502, "invitations-blocked", "This tenant does not allow guest invitations",
+                       "The tenant's external collaboration settings forbid this app to invite guests: an operator "
+                       "must allow guest invitations (Entra admin center > External Identities > External "
+                       "collaboration settings), then re-drive the failed requests.",
+                       extensions={**graph_error, "blockedBy": "tenant-settings"})
+    if blocked == "cross-tenant":
+        return Problem(502, "invitations-blocked", "Cross-tenant access settings block this invitation",
+                       "The cross-tenant access settings (this tenant's or the guest's organization's) do not allow "
+                       "B2B collaboration with that organization: the admins must allow it (Entra admin center > "
+                       "External Identities > Cross-tenant access settings), then re-drive the request.",
+                       extensions={**graph_error, "blockedBy": "cross-tenant-access"})
     if operation == "invite" and error.status in (400, 403):
         return Problem(422, "invitation-refused", "Graph refused to invite this person",
                        f"{error.code}: {error.message}", extensions=graph_error)
     return Problem(502, "graph-refused", "Microsoft Graph refused the app's request",
                    f"Graph answered {error.status} {error.code} to the {operation} call.", extensions=graph_error)
+
+
+def group_kind_problem(error: GraphError, group: dict) -> Problem | None:
+    """Graph's generic 403 "Insufficient privileges" to a membership write, explained by the group it was for: a
+    dynamic group takes no manual members at all, and a role-assignable one needs RoleManagement.ReadWrite.Directory,
+    which this app is deliberately not granted (MGDC api/group-post-members.md). Neither is a missing
+    GroupMember.ReadWrite.All, so the problem names the group's kind instead; None when the group is neither."""
+    if not missing_permission(error):
+        return None
+    group_id = str(group.get("id") or "")[:40]
+    if "DynamicMembership" in (group.get("groupTypes") or []) or group.get("membershipRule"):
+        kind, detail = "dynamic", (f"Group {group_id} has dynamic membership (a membership rule decides its "
+                                   "members): Graph accepts no manual members. Use a group with assigned membership.")
+    elif group.get("isAssignableToRole"):
+        kind, detail = "role-assignable", (f"Group {group_id} is role-assignable: adding members needs "
+                                           "RoleManagement.ReadWrite.Directory, which this app is deliberately not "
+                                           "granted. Keep privileged groups out of ALLOWED_GROUP_IDS.")
+    else:
+        return None
+    return Problem(422, "group-not-addable", "The group does not take members from this app", detail,
+                   extensions={"graphError": error.to_dict(), "groupKind": kind})
+
+
+def invitations_blocked(error: GraphError) -> str | None:
+    """"tenant" when Graph says the tenant forbids guest invitations, "cross-tenant" when cross-tenant access
+    settings block this one, else None: the operator's problem, not the person's (MGDC api/invitation-post.md,
+    entra-docs external-id/troubleshoot.md). The doctor reads the same texts in poison messages."""
+    if error.status != 403:
+        return None
+    text = error.message.casefold()
+    if any(words in text for words in TENANT_BLOCK):
+        return "tenant"
+    if any(words in text for words in PARTNER_BLOCK):
+        return "cross-tenant"
+    return None
 
 
 def problem_from_credential(error: CredentialError) -> Problem:

@@ -46,6 +46,8 @@ POOL_SIZE_SETTING = "GRAPH_CONNECTION_POOL_SIZE"
 # host.json: batchSize 16; newBatchThreshold batchSize / 2 per core, taken here for one core).
 DEFAULT_BATCH_SIZE = 16
 USER_FIELDS = ("id", "displayName", "mail", "userPrincipalName", "userType", "externalUserState", "otherMails")
+# What the membership worker reads before a write: who the user is (guest or member) and their addresses (policy).
+MEMBERSHIP_USER_FIELDS = ("id", "userType", "mail", "otherMails", "userPrincipalName")
 
 
 class GraphError(Exception):
@@ -61,6 +63,8 @@ class GraphError(Exception):
         self.retry_after = retry_after
         self.ambiguous = ambiguous  # the request may have been applied although no answer came back
         self.location: str | None = None  # e.g. delta's 410 Gone: where to resync (MGDC api/listitem-delta.md)
+        # The token came from a managed identity, whose platform may serve it cached for hours after a role grant.
+        self.platform_token_cache = False
 
     @property
     def transient(self) -> bool:
@@ -260,6 +264,7 @@ class GraphClient:
                         error = GraphError.unreadable(response, ambiguous=not idempotent)
                 else:
                     error = GraphError.from_response(response)
+                    error.platform_token_cache = getattr(self.tokens, "platform_token_cache", False)
                     if response.status_code == 401 and not token_refreshed:
                         token_refreshed = True  # expired or revoked token: fetch a new one, once
                         self.tokens.invalidate()

@@ -80,7 +80,8 @@ def admit(request: InvitationRequest, request_id: str, settings: Callable[[], Se
     try:
         current = settings()
         log_pii = current.log_pii
-        refusal = check_policy(current, request.email, request.group_ids, request.cc_recipients)
+        refusal = check_policy(current, request.email, request.group_ids, request.cc_recipients,
+                               request.redirect_url)
         if refusal:
             return Refused(request_id, judge(refusal), request, log_pii)
         until = access_until(request, current, now())  # a refused period changes nothing: checked before Graph

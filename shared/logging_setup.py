@@ -23,6 +23,7 @@ import traceback
 from typing import Any
 
 from . import telemetry
+from .wire import JSON_TEXT_ESCAPES
 
 LOGGER_NAME = "guest_onboarding"
 MAX_FIELD_CHARS = 512
@@ -31,10 +32,9 @@ MAX_LIST_ITEMS = 20
 # the possessive ``*+`` never gives characters back, so a long run without '@' is read once, not once per start.
 _LOCAL = r"[A-Za-z0-9._%+'`-]"
 _EMAIL = re.compile(rf"(?<!{_LOCAL})({_LOCAL}){_LOCAL}*+@([A-Za-z0-9.-]+\.[A-Za-z]{{2,}})")
-# Characters a log viewer may take as a line break or that reorder text: C1 controls (NEL is U+0085), U+2028/9,
-# bidi embeddings/overrides/isolates, BOM. json.dumps already escapes C0 controls.
-_LINE_BREAKERS = {code: f"\\u{code:04x}" for code in (*range(0x80, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029,
-                                                     *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF)}
+# Characters a log viewer may take as a line break or that reorder text (one table: shared.wire). json.dumps already
+# escapes C0 controls.
+_LINE_BREAKERS = JSON_TEXT_ESCAPES
 
 # Names a LogRecord already has: logging refuses them in ``extra``.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}

@@ -1,5 +1,8 @@
 """Add one user to one group from a ``group-memberships`` message, and decide: done, wait, try again, or poison.
 
+- Before the write, one read of the user (``GET /users/{id}?$select=id,userType,mail,otherMails,userPrincipalName``):
+  a user who is not a guest (unless ALLOW_MEMBER_USERS) or whose address the domain policy refuses is poisoned at once
+  (policy-refused); its 404 is replication lag, a wait like the write's own, without spending a directory write.
 - 204, or "already a member" → done.
 - A wait is not a failure (issue 14 #4): when Graph asks us to come back (429/503 with or without Retry-After, the
   Retry-After beyond the invocation's 30 s budget included) or the new guest is not visible yet (replication lag),
@@ -31,13 +34,15 @@ import math
 import re
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote
 
 from . import app_context, storage
 from .app_context import QUEUE_BUDGET_SECONDS, AppContext
-from .failures import RetryLater, Verdict, judge, judge_membership
-from .graph import GraphError
+from .failures import RetryLater, Verdict, group_kind_problem, judge, judge_membership, missing_permission
+from .graph import MEMBERSHIP_USER_FIELDS, CallBudget, GraphClient, GraphError
 from .logging_setup import log_event
-from .problems import FieldError, policy_refused, problem_text
+from .policy import check_member_policy
+from .problems import FieldError, Problem, policy_refused, problem_text
 from .requests_model import GUID_PATTERN, REQUEST_ID_PATTERN
 from .settings import SettingsError
 from .wire import MEMBERSHIP_QUEUE, parse_utc, poison_message, read_queue_body, utc_text
@@ -79,8 +84,8 @@ def process_membership(body: bytes | str, dequeue_count: int | None,
     message, fields, problem = decode_message(body)
     earlier = earlier_attempts(fields)
     attempts = earlier + (dequeue_count or 1)
-    if problem is not None:
-        return _finish(ctx, _outcome("poisoned", fields, message, problem, attempts), started)
+    if problem is not None:  # an unreadable message's source is not trusted either: no hook sees it
+        return _finish(ctx, _outcome("poisoned", fields, message, problem, attempts), started, hooks=False)
     learning = earlier == 0 and FIRST_DELAY in fields  # the first directory write after the learned delay
     if fields.get("newGuest") is True and earlier == 0 and FIRST_DELAY not in fields:
         delay = ctx.first_delay.seconds
@@ -216,14 +221,35 @@ def _add(ctx: AppContext, user_id: str, group_id: str, request_id: str | None) -
                                                     "governs which groups guests may be added to)")],
                              ["ALLOWED_GROUP_IDS"])
     graph = ctx.graph()
+    budget = graph.budget(QUEUE_BUDGET_SECONDS)
+    request_id = request_id if isinstance(request_id, str) else None
+    # One cheap read before the write: the user's kind and addresses for the policy, and the replication-lag probe
+    # (its 404 is judged lag, a wait like the write's own, without spending a directory write).
+    refusal = check_member_policy(settings, graph.get_user(user_id, MEMBERSHIP_USER_FIELDS, budget))
+    if refusal is not None:
+        raise refusal
     try:  # one directory write per try: a wait (lag, throttling) puts the message back instead of sleeping here
-        graph.add_member(group_id, user_id, graph.budget(QUEUE_BUDGET_SECONDS),
-                         request_id if isinstance(request_id, str) else None)
+        graph.add_member(group_id, user_id, budget, request_id)
         return "added"
     except GraphError as error:
+        if missing_permission(error):  # Graph's generic 403: the group's kind may be the real reason
+            explained = _group_kind(graph, group_id, budget, request_id, error)
+            if explained is not None:
+                raise explained from error
         if judge_membership(error, group_id).done:
             return "already_member"
         raise
+
+
+def _group_kind(graph: GraphClient, group_id: str, budget: CallBudget, request_id: str | None,
+                error: GraphError) -> Problem | None:
+    """Read the group once (only when judging such a 403) and let the failure policy explain the refusal."""
+    try:
+        group = graph.request("GET", f"/groups/{quote(group_id, safe='')}", budget=budget, request_id=request_id,
+                              query={"$select": "id,groupTypes,membershipRule,isAssignableToRole"}) or {}
+    except GraphError:
+        return None  # cannot tell: the 403 is judged as it is
+    return group_kind_problem(error, group)
 
 
 def membership_error(verdict: Verdict, failure: BaseException) -> dict[str, Any]:
@@ -234,8 +260,12 @@ def membership_error(verdict: Verdict, failure: BaseException) -> dict[str, Any]
     graph_error = problem.extensions.get("graphError")
     if graph_error:
         error = {**graph_error, "problem": problem.type}
-        if "requiredPermission" in problem.extensions:
-            error["requiredPermission"] = problem.extensions["requiredPermission"]
+        for name in ("requiredPermission", "tokenCache"):
+            if name in problem.extensions:
+                error[name] = problem.extensions[name]
+        if "groupKind" in problem.extensions:  # Graph's own words would only say "Insufficient privileges"
+            error["groupKind"] = problem.extensions["groupKind"]
+            error["message"] = problem_text(problem)
         return error
     credential = problem.extensions.get("credentialError")
     if credential:
@@ -264,13 +294,13 @@ def poison_for(outcome: MembershipOutcome) -> str:
     return poison_message(message, outcome.error or {}, outcome.attempts)
 
 
-def _finish(ctx: AppContext, outcome: MembershipOutcome, started: float) -> MembershipResult:
+def _finish(ctx: AppContext, outcome: MembershipOutcome, started: float, hooks: bool = True) -> MembershipResult:
     level = logging.ERROR if outcome.status == "poisoned" else logging.INFO
     log_event("membership.done", level=level, log_pii=_log_pii(ctx), outcome=outcome.status, attempts=outcome.attempts,
               userId=outcome.user_id, groupId=outcome.group_id, requestId=outcome.request_id, error=outcome.error,
               graphRequestId=(outcome.error or {}).get("graphRequestId"),
               durationMs=_ms(ctx.timing.clock() - started))
-    unrecorded = _run_hooks(ctx, outcome)
+    unrecorded = _run_hooks(ctx, outcome) if hooks else []
     if unrecorded:
         return MembershipResult(outcome, poison_for(_unrecorded(outcome, "; ".join(unrecorded))))
     return MembershipResult(outcome, poison_for(outcome) if outcome.status == "poisoned" else None)

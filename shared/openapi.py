@@ -67,13 +67,14 @@ PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
             ("policy-refused",)),
     "413": (f"The body is larger than {MAX_BODY_BYTES} bytes.", ("payload-too-large",)),
     "415": ("The body is not JSON (send Content-Type: application/json, UTF-8).", ("unsupported-media-type",)),
-    "422": ("Microsoft Graph refused to invite this person (verified domain of this tenant, cross-tenant block, "
-            "invitations disabled); graphError has Graph's code and message.", ("invitation-refused",)),
+    "422": ("Microsoft Graph refused to invite this person (e.g. a verified domain of this tenant); graphError has "
+            "Graph's code and message.", ("invitation-refused",)),
     "429": ("Microsoft Graph is throttling the app; retry after Retry-After (Logic Apps' default policy does).",
             ("graph-throttled",)),
     "502": ("Microsoft Graph or the identity platform refused the app itself (e.g. a missing permission, named "
-            "in requiredPermission): an operator must act.",
-            ("graph-permission-missing", "graph-refused", "credential-refused")),
+            "in requiredPermission; the tenant's or cross-tenant access settings forbid invitations, named in "
+            "blockedBy): an operator must act.",
+            ("graph-permission-missing", "invitations-blocked", "graph-refused", "credential-refused")),
     "503": ("Microsoft Graph, the identity platform or the app's storage is unavailable, the app is misconfigured, "
             "another request is inviting the same person right now, or a new guest is not yet visible to set "
             "sponsors on; retry after Retry-After.",
@@ -108,7 +109,7 @@ def openapi_document(host: str = PLACEHOLDER_HOST) -> dict[str, Any]:
         },
         "security": [{"functionKey": []}],
         "paths": {"/invitations": {"post": _invite_operation()},
-                  "/invitations/{requestId}": {"get": _status_operation()}},
+                  "/invitations/{requestId}": {"get": _status_operation(), "delete": _revoke_operation()}},
         "definitions": {
             "InvitationRequest": _request_schema(),
             "InvitationResult": _result_schema(),
@@ -231,6 +232,40 @@ def _status_operation() -> dict[str, Any]:
                     "headers": {**_request_id_header(),
                                 "Retry-After": {"type": "integer", "description": "Seconds to wait."}}},
             "default": {"description": "An unexpected error, logged under requestId.", "schema": problem},
+        },
+    }
+
+
+def _revoke_operation() -> dict[str, Any]:
+    """DELETE /invitations/{requestId} (shared/revoke_api.py): end now the group access the request granted."""
+    problem = {"$ref": "#/definitions/Problem"}
+    revoked = {"type": "object", "required": ["requestId", "groups"], "properties": {
+        "requestId": {"type": "string", "x-ms-summary": "Request ID"},
+        "groups": {"type": "array", "x-ms-summary": "Groups", "items": {"type": "object", "properties": {
+            "userId": {"type": "string", "x-ms-summary": "User ID"},
+            "groupId": {"type": "string", "x-ms-summary": "Group ID"},
+            "status": {"type": "string", "x-ms-summary": "Status",
+                       "description": "removed or ended (done); removing or pending (left to the hourly expiry)."},
+            "error": {"type": "string", "x-ms-summary": "Error"}}}}}}
+    return {
+        "operationId": "RevokeInvitationAccess",
+        "summary": "End a request's group access now",
+        "description": "Removes the guest from each group this request granted access to (a request with "
+                       "accessUntil or accessDays); members added by anyone else are never touched.",
+        "x-ms-visibility": "advanced",
+        "parameters": [{"name": "requestId", "in": "path", "required": True, "type": "string",
+                        "pattern": REQUEST_ID_PATTERN, "maxLength": 128, "x-ms-summary": "Request ID",
+                        "description": "The requestId of the invitation whose access ends."}],
+        "responses": {
+            "200": {"description": "Every grant of the request is ended.", "schema": revoked,
+                    "headers": _request_id_header()},
+            "202": {"description": "Some removal is left to the hourly expiry (Graph throttled or busy).",
+                    "schema": revoked, "headers": _request_id_header()},
+            "400": {"description": "Not a request id.", "schema": problem, "headers": _request_id_header()},
+            "404": {"description": "This app holds no grant for this requestId.", "schema": problem,
+                    "headers": _request_id_header()},
+            "default": {"description": "Graph, the identity platform or storage failed (a problem, with "
+                                       "Retry-After when worth retrying).", "schema": problem},
         },
     }
 

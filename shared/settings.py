@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -18,12 +18,17 @@ from .email_address import ascii_domain
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
 DEFAULT_INVITE_REDIRECT_URL = "https://myapplications.microsoft.com"
+# Microsoft's own My Apps portal (the Azure portal's bulk-invite template uses https://myapps.microsoft.com): allowed
+# as a redirectUrl host by default, beside INVITE_REDIRECT_URL's host; it sends no one anywhere else.
+MY_APPS_HOSTS = ("myapps.microsoft.com", "myapplications.microsoft.com")
 
 # Every environment setting the app reads (the contract with operators and infra/; tests/deploy checks the Bicep).
 SETTING_NAMES = (
     "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
     "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "INVITE_REDIRECT_URL",
-    "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "LOG_PII", "AzureWebJobsStorage",
+    "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "ALLOW_MEMBER_USERS",
+    "ALLOWED_REDIRECT_HOSTS", "LOG_PII",
+    "AzureWebJobsStorage",
     "INVITE_CLAIM_SECONDS",
     # Optional; the SharePoint list webhooks check them where they are used (shared/sharepoint/config.py).
     "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID", "SHAREPOINT_CLIENT_STATE", "SHAREPOINT_NOTIFICATION_URL",
@@ -73,6 +78,10 @@ class Settings:
     allowed_group_ids: frozenset[str] = frozenset()
     allowed_email_domains: tuple[str, ...] = ()
     blocked_email_domains: tuple[str, ...] = ()
+    allow_member_users: bool = False  # group-memberships may add internal members (userType Member), not only guests
+    # Hosts a request's redirectUrl may name (patterns as the domain lists); default: INVITE_REDIRECT_URL's host and
+    # MY_APPS_HOSTS.
+    allowed_redirect_hosts: tuple[str, ...] = ()
     log_pii: bool = False
     # How long a claim on an address holds off other invitations of it (shared/claims.py explains the default).
     invite_claim_seconds: int = 180
@@ -81,6 +90,10 @@ class Settings:
     sharepoint_list_id: str | None = None
     sharepoint_client_state: str | None = field(default=None, repr=False)
     sharepoint_notification_url: str | None = None
+    # What is wrong with a malformed SharePoint setting (name -> reason; the value is then None). Kept apart, so one
+    # bad SharePoint setting does not take the invitation endpoint down: the SharePoint features raise it where they
+    # run (shared/sharepoint/config.py), and the doctor reports it.
+    sharepoint_problems: tuple[tuple[str, str], ...] = ()
     # Guest lifecycle: None days = no expiry (as before); reminders N days before the end (0 = none).
     default_access_days: int | None = None
     max_access_days: int | None = None
@@ -101,8 +114,10 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build the settings from ``environ`` (os.environ in the app); raise SettingsError naming every problem."""
         reader = _Reader(environ)
+        sharepoint = _Reader(environ)  # optional feature: its problems are not the app's (see sharepoint_problems)
         mode, tenant_id, client_id, secret, cert_path, cert_password = _credential_settings(reader)
         allow_any, group_ids = _group_ids(reader, "ALLOWED_GROUP_IDS")
+        invite_redirect_url = reader.https_url("INVITE_REDIRECT_URL", DEFAULT_INVITE_REDIRECT_URL)
         settings = cls(
             credential_mode=mode,
             tenant_id=tenant_id,
@@ -112,17 +127,21 @@ class Settings:
             certificate_password=cert_password,
             authority_host=reader.https_url("AZURE_AUTHORITY_HOST", DEFAULT_AUTHORITY_HOST, origin_only=True),
             graph_endpoint=reader.https_url("GRAPH_ENDPOINT", DEFAULT_GRAPH_ENDPOINT, origin_only=True),
-            invite_redirect_url=reader.https_url("INVITE_REDIRECT_URL", DEFAULT_INVITE_REDIRECT_URL),
+            invite_redirect_url=invite_redirect_url,
             allow_any_group=allow_any,
             allowed_group_ids=group_ids,
             allowed_email_domains=reader.domains("ALLOWED_EMAIL_DOMAINS"),
             blocked_email_domains=reader.domains("BLOCKED_EMAIL_DOMAINS"),
+            allow_member_users=reader.boolean("ALLOW_MEMBER_USERS", default=False),
+            allowed_redirect_hosts=(reader.domains("ALLOWED_REDIRECT_HOSTS")
+                                    or (urlsplit(invite_redirect_url).hostname or "", *MY_APPS_HOSTS)),
             log_pii=reader.boolean("LOG_PII", default=False),
             invite_claim_seconds=reader.integer("INVITE_CLAIM_SECONDS", default=180, low=1, high=3600),
-            sharepoint_site_url=reader.optional_https_url("SHAREPOINT_SITE_URL"),
-            sharepoint_list_id=reader.guid("SHAREPOINT_LIST_ID"),
-            sharepoint_client_state=reader.text("SHAREPOINT_CLIENT_STATE"),
-            sharepoint_notification_url=reader.optional_https_url("SHAREPOINT_NOTIFICATION_URL"),
+            sharepoint_site_url=sharepoint.valid(sharepoint.optional_https_url, "SHAREPOINT_SITE_URL"),
+            sharepoint_list_id=sharepoint.valid(sharepoint.guid, "SHAREPOINT_LIST_ID"),
+            sharepoint_client_state=sharepoint.text("SHAREPOINT_CLIENT_STATE"),
+            sharepoint_notification_url=sharepoint.valid(sharepoint.optional_https_url, "SHAREPOINT_NOTIFICATION_URL"),
+            sharepoint_problems=tuple(sharepoint.problems.items()),
             default_access_days=reader.days("DEFAULT_ACCESS_DAYS", minimum=1),
             max_access_days=reader.days("MAX_ACCESS_DAYS", minimum=1),
             expiry_reminder_days=reader.days("EXPIRY_REMINDER_DAYS", minimum=0) or 0,
@@ -183,6 +202,11 @@ class _Reader:
         # Names and reasons only, never the value: a URL setting can carry a key (SHAREPOINT_NOTIFICATION_URL holds
         # the function key), and these messages reach 503 answers, the health report and logs.
         self.problems.setdefault(name, message)
+
+    def valid(self, read: Callable[[str], str | None], name: str) -> str | None:
+        """``read(name)``, or None when it recorded a problem (a malformed value is never used)."""
+        value = read(name)
+        return None if name in self.problems else value
 
     def text(self, name: str) -> str | None:
         value = (self.environ.get(name) or "").strip()

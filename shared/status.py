@@ -57,6 +57,9 @@ class GroupStatus:
     next_attempt_at: str | None = None  # while queued after a wait: when the next try is due
     waiting_for: str | None = None  # the problem kind that made it wait (replication-lag, graph-throttled…)
     problem: dict[str, Any] | None = None  # failed: type, status, code, graphRequestId, message
+    until: str | None = None  # the end of the group access (a grant: docs/lifecycle.md), renewed by later requests
+    access_ended_at: str | None = None  # when the expiry or a revoke removed the membership
+    access_end_reason: str | None = None  # "expired" or "revoked"
 
     def to_dict(self) -> dict[str, Any]:
         answer: dict[str, Any] = {"groupId": self.group_id, "status": self.status, "attempts": self.attempts,
@@ -66,6 +69,10 @@ class GroupStatus:
             answer["waitingFor"] = self.waiting_for
         if self.problem:
             answer["problem"] = self.problem
+        if self.until:
+            answer["until"] = self.until
+        if self.access_ended_at:
+            answer["accessEnded"] = {"at": self.access_ended_at, "reason": self.access_end_reason}
         return answer
 
 
@@ -125,7 +132,7 @@ class StatusStore:
         return utc_text(now), now + dt.timedelta(days=RETENTION_DAYS)
 
     def accepted(self, request_id: str, *, email: str | None, user_id: str | None, invited: bool | None,
-                 source: str, group_ids: Iterable[str]) -> None:
+                 source: str, group_ids: Iterable[str], until: str | None = None) -> None:
         """A door accepted the request: its entity and each group ``queued``, in one transaction."""
         from azure.data.tables import UpdateMode
 
@@ -137,6 +144,8 @@ class StatusStore:
         for group_id in dict.fromkeys(group.lower() for group in group_ids):
             entity = {"PartitionKey": request_id, "RowKey": GROUP_PREFIX + group_id, "groupId": group_id,
                       "status": QUEUED, "attempts": 0, "updatedAt": now, "expiresAt": expires}
+            if until:
+                entity["until"] = until
             operations.append(("upsert", entity, {"mode": UpdateMode.MERGE}))
         self.table.submit_transaction(operations)
 
@@ -157,6 +166,27 @@ class StatusStore:
             value = problem.get(name)
             entity["problem" + name[0].upper() + name[1:]] = value[:MAX_TEXT] if isinstance(value, str) else value
         self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    def access(self, request_id: str, group_id: str, *, until: str | None = None, ended_at: str | None = None,
+               end_reason: str | None = None) -> bool:
+        """A grant event on a group of a recorded request (a renewal's ``until``, or the access ended): one merge of
+        the group's entity. A request with no record (a CLI or bulk grant, or one swept) is left alone: False."""
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        self._ensure_table()
+        _, expires = self._stamp()
+        entity: dict[str, Any] = {"PartitionKey": request_id, "RowKey": GROUP_PREFIX + group_id.lower(),
+                                  "expiresAt": expires}
+        if until:
+            entity["until"] = until
+        if ended_at:
+            entity |= {"accessEndedAt": ended_at, "accessEndReason": end_reason}
+        try:
+            self.table.update_entity(entity, mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
+            return False
+        return True
 
     def read(self, request_id: str) -> StatusRecord | None:
         """The record, or None when nothing is stored for this id."""
@@ -220,7 +250,8 @@ def _group(entity: Any) -> GroupStatus:
                    "message": entity.get("problemMessage")}
     return GroupStatus(entity.get("groupId") or entity["RowKey"][len(GROUP_PREFIX):], entity.get("status") or QUEUED,
                        int(entity.get("attempts") or 0), entity.get("updatedAt"), entity.get("nextAttemptAt"),
-                       entity.get("waitingFor"), problem)
+                       entity.get("waitingFor"), problem, entity.get("until"), entity.get("accessEndedAt"),
+                       entity.get("accessEndReason"))
 
 
 def store(ctx: AppContext | None = None) -> StatusStore:
@@ -232,5 +263,23 @@ def record_admitted(ctx: AppContext, admitted: Any, source: str) -> None:
     """Write an accepted request's record (``admitted``: shared.intake.Admitted; ``source``: the door, "http",
     "queue", "sharepoint"). Every door that admits a request calls this before its membership messages are
     written, so the record exists before any group's update."""
+    until = utc_text(admitted.until) if getattr(admitted, "until", None) is not None else None
     store(ctx).accepted(admitted.request_id, email=admitted.request.email, user_id=admitted.person.user_id,
-                        invited=admitted.person.invited, source=source, group_ids=admitted.request.group_ids)
+                        invited=admitted.person.invited, source=source, group_ids=admitted.request.group_ids,
+                        until=until)
+
+
+# The doors whose requests have a status record; a CLI or bulk grant has none.
+_RECORDED_SOURCES = frozenset({"http", "queue", "sharepoint"})
+
+
+def record_grant_event(event: str, grant: Any) -> None:
+    """A grant event (shared.grant_events; ``grant``: shared.grants.Grant) into the request's status record: a
+    renewal moves the group's ``until``, an expiry or revoke marks its access ended. Registered by function_app.py."""
+    if grant.source not in _RECORDED_SOURCES or not grant.request_id:
+        return
+    if event in ("granted", "extended"):
+        store().access(grant.request_id, grant.group_id, until=grant.until_text)
+    elif event in ("expired", "revoked"):
+        store().access(grant.request_id, grant.group_id, ended_at=grant.ended_at or utc_text(dt.datetime.now(dt.UTC)),
+                       end_reason=event)

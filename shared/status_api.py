@@ -60,7 +60,7 @@ def handle_status(request_id: str, url: str, query: Mapping[str, str], headers: 
             return _problem(unknown_request(request_id), trace_id)
         key = link_key(ctx)
         if signed and not valid(key, request_id, query.get("expires"), query.get("sig")):
-            return _problem(invalid_link(), shown)
+            return _problem(invalid_link(), trace_id)  # an anonymous caller's id is not echoed back
         record = store(ctx).read(request_id)
     except Exception as error:  # storage down (or a bug): the failure policy's problem, never a bare 500
         verdict = judge(error)

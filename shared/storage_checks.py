@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .diagnostics_report import Check, Status
+from .failures import PARTNER_BLOCK, TENANT_BLOCK
 from .settings import Settings, SettingsError
 from .storage import STORAGE_SETTING, StorageTarget, queue_service, storage_target
 from .wire import (
@@ -35,9 +36,6 @@ CLIENT_OPTIONS = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 10}
 PEEK_MAX = 32  # the most the Queue service returns from one peek
 EVIDENCE_HOURS = 24
 RECENT_POISON_MINUTES = 60  # poison messages this recent make /api/health "degraded" (still 200)
-# Graph's own words when tenant policy blocks an invitation (MGDC api/invitation-post.md, the error texts).
-TENANT_BLOCK = ("guest invitations not allowed", "b2b invitations are disabled")
-PARTNER_BLOCK = ("cross-tenant access settings",)
 
 
 def queue_checks(environ: Mapping[str, str], settings: Settings | None) -> list[Check]:
@@ -184,18 +182,20 @@ def invitation_policy_check(poison: Any) -> Check:
     for item in peeked:
         entry = _entry(item.content)
         failed_at = parse_utc(entry.get("failedAt"))
-        message = str((entry.get("error") or {}).get("message") or "").lower()
+        error = entry.get("error") if isinstance(entry.get("error"), dict) else {}
+        message = str(error.get("message") or "").casefold()
+        blocked_by = error.get("blockedBy")  # the invitations-blocked problem's; older messages: Graph's words
         if failed_at is None or failed_at < since:
             continue
-        if any(text in message for text in TENANT_BLOCK):
+        if blocked_by == "tenant-settings" or any(text in message for text in TENANT_BLOCK):
             tenant.append(entry)
-        elif any(text in message for text in PARTNER_BLOCK):
+        elif blocked_by == "cross-tenant-access" or any(text in message for text in PARTNER_BLOCK):
             partners.add(_domain(entry))
     if tenant:
         newest = max(tenant, key=lambda entry: entry["failedAt"])
         return Check("invitation policy", Status.ERROR,
                      f"Graph refused {len(tenant)} invitation(s) since {since:%Y-%m-%d %H:%M}Z, newest at "
-                     f"{newest['failedAt']}: {newest['error']['message']}",
+                     f"{newest['failedAt']}: {str(newest['error'].get('message'))[:300]}",
                      "Entra admin center > External Identities > External collaboration settings > Guest invite "
                      "settings: allow guest invitations; then `python cli.py poison requeue guest-invitations-poison "
                      "--all`.")

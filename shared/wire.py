@@ -20,6 +20,27 @@ EXPIRING_QUEUE = "guest-expiring"  # reminders before a grant ends (docs/lifecyc
 POISON_SUFFIX = "-poison"
 
 
+# ---- text for a terminal or a log --------------------------------------------------------------------------------
+# Characters a terminal or a log viewer may take as a line break, a command or a reordering of the text: C1 controls
+# (NEL is U+0085), DEL, U+2028/9, bidi embeddings/overrides/isolates, BOM. JSON output escapes C0 controls itself.
+JSON_TEXT_ESCAPES = {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028,
+                                                         0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                                                         0xFEFF)}
+# Plain text also escapes C0 controls (ESC sequences, carriage returns, bells, line feeds inside one field).
+TERMINAL_ESCAPES = {**{code: f"\\x{code:02x}" for code in range(0x20)}, **JSON_TEXT_ESCAPES}
+
+
+def printable(text: str) -> str:
+    """``text`` with every control, line-breaking or reordering character escaped, for one line of a terminal."""
+    return text.translate(TERMINAL_ESCAPES)
+
+
+def printable_json(text: str) -> str:
+    """JSON text (whose C0 controls json.dumps already escaped) with the other unsafe characters escaped too; they
+    occur only inside strings, so the result is the same JSON."""
+    return text.translate(JSON_TEXT_ESCAPES)
+
+
 # ---- strict JSON ------------------------------------------------------------------------------------------------
 def parse_json(body: bytes) -> Any:
     """Strict JSON: UTF-8, no duplicate member names (the last one would win silently), no NaN/Infinity, no
@@ -120,7 +141,7 @@ def poison_error(problem: Problem, request_id: str) -> dict[str, Any]:
     }
     if problem.errors:
         error["errors"] = [item.to_dict() for item in problem.errors]
-    for name in ("requiredPermission", "settings", "credentialError"):
+    for name in ("requiredPermission", "settings", "credentialError", "blockedBy", "tokenCache"):
         if name in problem.extensions:
             error[name] = problem.extensions[name]
     return error

@@ -1,8 +1,9 @@
 """One bulk run: invite the rows concurrently through the intake pipeline (shared.intake.admit: policy, look up,
 invite if needed), hand their memberships to the batcher, and record each row's outcome as it settles.
 
-Rows already done in the results file are skipped; a row with a recorded user id goes straight to its groups,
-so a resumed run never invites anyone twice even while a new guest is not yet visible to lookups.
+Rows already done in the results file are skipped; a row with a recorded user id goes straight to its groups once
+that user is re-checked (the row's person, the membership policy), so a resumed run never invites anyone twice even
+while a new guest is not yet visible to lookups, and a planted user id adds no one.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Any
 
 from shared import app_context, lifecycle
 from shared.access import access_until
-from shared.graph import GraphClient
+from shared.failures import judge
+from shared.graph import MEMBERSHIP_USER_FIELDS, GraphClient, GraphError
 from shared.intake import Refused, admit
-from shared.problems import problem_text
+from shared.policy import check_member_policy, user_addresses
+from shared.problems import internal_error, problem_text
 from shared.settings import Settings
 
 from .membership_batches import MembershipBatcher
@@ -29,6 +32,12 @@ from .results import EXISTING, FAILED, INVITED, ResultsFile, RowResult
 from .row_requests import BulkRow
 
 ROW_BUDGET_SECONDS = 120.0  # one row's lookup + invitation, retries and pacing included
+
+
+@dataclass(frozen=True)
+class Recheck:
+    trusted: bool  # the recorded user id is this row's person
+    error: str = ""  # the row fails with this reason (policy refuses, or the user cannot be read yet)
 
 
 @dataclass
@@ -103,8 +112,14 @@ class BulkRun:
         result = RowResult(row.line, request.email)
         invited_at: float | None = None  # set when this run invites the person: their writes wait out the lag
         until = None
-        if earlier is not None and earlier.user_id:
-            # An earlier run found or invited this person: go straight to the groups still open.
+        recheck = self._recheck(row, earlier.user_id) if earlier is not None and earlier.user_id else None
+        if recheck is not None and recheck.error:
+            result.user_id, result.error = earlier.user_id if earlier else "", recheck.error
+            self._finish(row.key, result.with_status())
+            return
+        trusted = earlier if recheck is not None and recheck.trusted else None
+        if earlier is not None and trusted is not None:
+            # An earlier run found or invited this person (re-checked just now): go straight to the groups still open.
             result.invitation, result.user_id, result.redeem_url = earlier.invitation, earlier.user_id, \
                 earlier.redeem_url
         else:
@@ -122,15 +137,16 @@ class BulkRun:
                 invited_at = self._clock()
                 with self._lock:
                     self.summary.invited += 1
-        already = {group for group, state in (earlier.groups if earlier else {}).items()
+        # Groups an earlier run recorded as done count only for the person it was re-checked to be.
+        already = {group for group, state in (trusted.groups if trusted else {}).items()
                    if state in ("added", "already-member")}
-        result.groups = {group: (earlier.groups[group] if group in already else "pending")
+        result.groups = {group: (trusted.groups[group] if trusted and group in already else "pending")
                          for group in request.group_ids}
         open_groups = [group for group in request.group_ids if group not in already]
         if not open_groups:
             self._finish(row.key, result.with_status())
             return
-        if earlier is not None and earlier.user_id:
+        if trusted is not None:
             until = access_until(request, self.settings, app_context.current().utcnow())  # resumed: from now
         if until is not None:
             try:
@@ -172,6 +188,26 @@ class BulkRun:
         except Exception as error:
             return f"added, but its grant could not be recorded: {type(error).__name__}: {str(error)[:200]}"
         return ""
+
+    def _recheck(self, row: BulkRow, user_id: str) -> Recheck:
+        """The results file is not trusted (anyone who can write it could plant a user id): the recorded user must
+        be the row's person (one of their addresses is the row's email) and pass the membership policy, as the
+        group-memberships worker checks it. Someone else → re-derived from the email (trusted=False); not readable
+        yet (a new guest's replication lag) or refused → the row fails with the reason, and a re-run checks again."""
+        budget = self.graph.budget(ROW_BUDGET_SECONDS)
+        try:
+            user = self.graph.get_user(user_id, MEMBERSHIP_USER_FIELDS, budget)
+        except GraphError as error:
+            if error.status == 404 or error.status == 400:  # a lagging new guest, or not a user id at all
+                return Recheck(False, "" if error.status == 400 else
+                               f"the user {user_id[:40]} recorded by an earlier run is not visible yet; run the same "
+                               "command again to resume")
+            return Recheck(False, problem_text(judge(error).problem or internal_error()))
+        email = row.request.email.casefold()
+        if email not in {address.casefold() for address in user_addresses(user)}:
+            return Recheck(False)  # not this row's person: find them by the row's own email
+        refusal = check_member_policy(self.settings, user)
+        return Recheck(True, problem_text(refusal) if refusal else "")
 
     def _group_done(self, row_key: tuple[int, str], group_id: str, state: str, error: str) -> None:
         unrecorded = self._record_grant(row_key, group_id, state)

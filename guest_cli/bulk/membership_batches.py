@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from shared.credentials import CredentialError
 from shared.failures import judge_membership
@@ -182,7 +183,7 @@ class MembershipBatcher:
         if items[0].bind:
             self._send_bind(items)
             return
-        steps = [{"id": str(index), "method": "POST", "url": f"/groups/{item.group_id}/members/$ref",
+        steps = [{"id": str(index), "method": "POST", "url": f"/groups/{quote(item.group_id, safe='')}/members/$ref",
                   "headers": {"Content-Type": "application/json"},
                   "body": {"@odata.id": f"{self.graph.base_url}/directoryObjects/{item.user_id}"}}
                  for index, item in enumerate(items)]
@@ -216,7 +217,7 @@ class MembershipBatcher:
         references = [f"{self.graph.base_url}/directoryObjects/{item.user_id}" for item in items]
         self.binds += 1
         try:
-            self.graph.request("PATCH", f"/groups/{group_id}", body={"members@odata.bind": references},
+            self.graph.request("PATCH", f"/groups/{quote(group_id, safe='')}", body={"members@odata.bind": references},
                                budget=CallBudget(BATCH_BUDGET_SECONDS, self._clock))
         except (GraphError, CredentialError) as failure:
             error = failure if isinstance(failure, GraphError) else GraphError(None, failure.code, failure.message)

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from shared.wire import utc_now
 
@@ -110,7 +111,7 @@ class ResultsFile:
         fresh = not self.path.exists() or self.path.stat().st_size == 0
         if not fresh:
             self._end_with_newline()
-        self._handle = self.path.open("a", newline="", encoding="utf-8")
+        self._handle = _private_open(self.path, "a")
         self._writer = csv.writer(self._handle)
         if fresh:
             self._writer.writerow(COLUMNS)
@@ -135,7 +136,7 @@ class ResultsFile:
         with self._lock:
             keys = list(dict.fromkeys([*order, *self.latest]))
             temporary = self.path.with_name(self.path.name + ".tmp")
-            with temporary.open("w", newline="", encoding="utf-8") as handle:
+            with _private_open(temporary, "w") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(COLUMNS)
                 writer.writerows(self.latest[key].to_cells() for key in keys if key in self.latest)
@@ -153,6 +154,14 @@ class ResultsFile:
             handle.seek(-1, os.SEEK_END)
             if handle.read(1) not in (b"\n", b"\r"):
                 handle.write(b"\r\n")
+
+
+def _private_open(path: Path, mode: str) -> TextIO:
+    """Open for the owner only (0600): the results hold addresses and user ids, and a resumed run reads them."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC)
+    descriptor = os.open(path, flags, 0o600)
+    os.chmod(path, 0o600)  # a file that existed already (or a umask that widened it) is narrowed too
+    return os.fdopen(descriptor, mode, newline="", encoding="utf-8")
 
 
 def _complete_result(cells: dict[str, str | None]) -> RowResult | None:

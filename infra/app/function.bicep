@@ -20,6 +20,8 @@ param subnetId string = ''
 param allowedGroupIds string
 param allowedEmailDomains string
 param blockedEmailDomains string
+param allowMemberUsers string
+param allowedRedirectHosts string
 param inviteRedirectUrl string
 param authorityHost string
 param graphEndpoint string
@@ -143,6 +145,14 @@ var contractSettings = [
   {
     name: 'BLOCKED_EMAIL_DOMAINS'
     value: blockedEmailDomains
+  }
+  {
+    name: 'ALLOW_MEMBER_USERS'
+    value: allowMemberUsers
+  }
+  {
+    name: 'ALLOWED_REDIRECT_HOSTS'
+    value: allowedRedirectHosts
   }
   {
     name: 'LOG_PII'

@@ -35,7 +35,8 @@ class SiteAddress:
 
 def require(settings: Settings, *names: str) -> None:
     """Raise SettingsError naming every required SharePoint setting that is not set (or too weak)."""
-    problems = {name: "required for the SharePoint list webhooks (see docs/sharepoint.md)"
+    malformed = dict(settings.sharepoint_problems)
+    problems = {name: malformed.get(name) or "required for the SharePoint list webhooks (see docs/sharepoint.md)"
                 for name in names if not getattr(settings, _ATTRIBUTES[name])}
     state = settings.sharepoint_client_state
     if "SHAREPOINT_CLIENT_STATE" in names and state and len(state) < MIN_CLIENT_STATE_LENGTH:

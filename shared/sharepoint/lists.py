@@ -33,6 +33,11 @@ COLUMNS: tuple[dict[str, Any], ...] = (
 BUDGET_SECONDS = 30.0
 
 
+def segment(value: str) -> str:
+    """One Graph path segment from data, percent-encoded: a ``/``, ``..``, ``?`` or ``#`` in an id must never change
+    which resource a request addresses. Commas stay: Graph's site ids are ``hostname,collectionId,webId``."""
+    return quote(str(value), safe=",")
+
 
 class SiteLists:
     def __init__(self, graph: GraphClient, budget_seconds: float = BUDGET_SECONDS) -> None:
@@ -56,7 +61,7 @@ class SiteLists:
 
     # ---- provisioning -------------------------------------------------------------------------------------------
     def find_list(self, site_id: str, title: str) -> dict[str, Any] | None:
-        answer = self.graph.request("GET", f"/sites/{site_id}/lists", budget=self._budget())
+        answer = self.graph.request("GET", f"/sites/{segment(site_id)}/lists", budget=self._budget())
         return next((x for x in answer.get("value", []) if x.get("displayName", "").casefold() == title.casefold()),
                     None)
 
@@ -66,36 +71,41 @@ class SiteLists:
         existing = self.find_list(site_id, title)
         if existing is None:
             body = {"displayName": title, "list": {"template": "genericList"}, "columns": list(COLUMNS)}
-            created = self.graph.request("POST", f"/sites/{site_id}/lists", body=body, budget=self._budget())
+            created = self.graph.request("POST", f"/sites/{segment(site_id)}/lists", body=body, budget=self._budget())
             return created, [c["name"] for c in COLUMNS], True
-        columns = self.graph.request("GET", f"/sites/{site_id}/lists/{existing['id']}/columns", budget=self._budget())
+        columns_path = f"/sites/{segment(site_id)}/lists/{segment(existing['id'])}/columns"
+        columns = self.graph.request("GET", columns_path, budget=self._budget())
         have = {c.get("name") for c in columns.get("value", [])}
         added = []
         for column in COLUMNS:
             if column["name"] not in have:
-                self.graph.request("POST", f"/sites/{site_id}/lists/{existing['id']}/columns", body=column,
+                self.graph.request("POST", columns_path, body=column,
                                    budget=self._budget())
                 added.append(column["name"])
         return existing, added, False
 
     # ---- rows ---------------------------------------------------------------------------------------------------
     def delta_start(self, site_id: str, list_id: str) -> str:
-        return f"/sites/{site_id}/lists/{list_id}/items/delta?$expand=fields"
+        return f"/sites/{segment(site_id)}/lists/{segment(list_id)}/items/delta?$expand=fields"
 
     def delta_page(self, link: str) -> dict[str, Any]:
         """One page of changes; ``link`` is a path or a nextLink/deltaLink/Location Graph gave."""
         return self.graph.request("GET", self._path(link), budget=self._budget()) or {}
 
     def get_item(self, site_id: str, list_id: str, item_id: str) -> dict[str, Any]:
-        return self.graph.request("GET", f"/sites/{site_id}/lists/{list_id}/items/{quote(item_id)}",
+        return self.graph.request("GET", self._item_path(site_id, list_id, item_id),
                                   query={"$expand": "fields"}, budget=self._budget())
 
     def update_fields(self, site_id: str, list_id: str, item_id: str, fields: dict[str, Any],
                       etag: str | None) -> dict[str, Any]:
         """PATCH the fields; with ``etag`` only if nobody changed the row since (412 GraphError otherwise)."""
         headers = {"If-Match": etag} if etag else None
-        return self.graph.request("PATCH", f"/sites/{site_id}/lists/{list_id}/items/{quote(item_id)}/fields",
+        return self.graph.request("PATCH", self._item_path(site_id, list_id, item_id) + "/fields",
                                   body=fields, headers=headers, budget=self._budget()) or {}
+
+    @staticmethod
+    def _item_path(site_id: str, list_id: str, item_id: str) -> str:
+        return f"/sites/{segment(site_id)}/lists/{segment(list_id)}/items/{segment(item_id)}"
 
     def _path(self, link: str) -> str:
         if link.startswith("/"):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -26,6 +28,10 @@ MAX_LIFETIME = dt.timedelta(days=180)  # "should not be more than 180 days" (ove
 CLOCK_MARGIN = dt.timedelta(minutes=10)  # ask a little less than 180 days: SharePoint judges by its own clock
 RENEW_WHEN_LEFT = dt.timedelta(days=30)
 TIMEOUT = (5.0, 30.0)
+# SharePoint gives the validation handshake 5 s, and a Flex Consumption app scaled to zero takes longer to start:
+# before SharePoint validates the URL it is woken with a handshake-shaped POST of its own, allowed a cold start.
+WARM_TIMEOUT = (10.0, 60.0)
+VALIDATION_FAILED = "failed to validate the notification url"  # SharePoint's 400 text (sp-dev-docs issues)
 
 
 
@@ -64,7 +70,7 @@ class SubscriptionsClient:
     def create(self, notification_url: str, client_state: str, expiration: dt.datetime) -> dict[str, Any]:
         body = {"resource": f"{self.site.url}/_api/web/lists('{self.list_id}')", "notificationUrl": notification_url,
                 "expirationDateTime": utc_text(expiration), "clientState": client_state}
-        answer = self._call("POST", self.base, body)
+        answer = self._validated(notification_url, lambda: self._call("POST", self.base, body))
         if answer.status_code == 404:
             raise SharePointRestError(404, _error_text(answer))
         return answer.json()
@@ -77,7 +83,41 @@ class SubscriptionsClient:
         body: dict[str, Any] = {"expirationDateTime": utc_text(expiration)}
         if notification_url:
             body["notificationUrl"] = notification_url
-        return self._call("PATCH", f"{self.base}('{subscription_id}')", body).status_code != 404
+        def call() -> requests.Response:
+            return self._call("PATCH", f"{self.base}('{subscription_id}')", body)
+
+        # A new URL is validated by SharePoint like a new subscription; a plain renewal is not.
+        return (self._validated(notification_url, call) if notification_url else call()).status_code != 404
+
+    def _validated(self, notification_url: str, call: Any) -> requests.Response:
+        """``call()``, which makes SharePoint validate ``notification_url``: warm the endpoint first, and try once
+        more (warming again) when SharePoint says the validation failed."""
+        for attempt in (1, 2):
+            warm(notification_url)
+            try:
+                return call()
+            except SharePointRestError as error:
+                if attempt == 2 or error.status != 400 or VALIDATION_FAILED not in error.message.lower():
+                    raise
+                log_event("sharepoint.validation_retry", status=error.status)
+        raise AssertionError("unreachable")
+
+
+def warm(notification_url: str) -> bool:
+    """Wake the app behind ``notification_url`` with what SharePoint's handshake sends (``?validationtoken=…``, no
+    body: the webhook only echoes it), allowing a cold start; without the SharePoint token, which is not for it.
+    True when it answered 200."""
+    separator = "&" if "?" in notification_url else "?"
+    target = f"{notification_url}{separator}validationtoken={quote('warm-up-' + uuid.uuid4().hex)}"
+    started = dt.datetime.now(dt.UTC)
+    try:
+        answer = requests.post(target, data=b"", timeout=WARM_TIMEOUT, headers={"Content-Length": "0"})
+        status: int | None = answer.status_code
+    except requests.RequestException:
+        status = None
+    log_event("sharepoint.warmed", status=status,
+              durationMs=round((dt.datetime.now(dt.UTC) - started).total_seconds() * 1000))
+    return status == 200
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 - ``?validationtoken=…`` (subscription handshake): 200, text/plain, the token, at once.
 - A notification ``{"value": [{subscriptionId, clientState, expirationDateTime, resource, tenantId, siteUrl,
-  webId}]}``: one ``sharepoint-notifications`` message per entry whose clientState matches (constant-time) and
-  whose resource is the configured list; other entries are refused and logged without their clientState. The
+  webId}]}``: one ``sharepoint-notifications`` message for the configured list when any entry's clientState matches
+  (constant-time) and its resource is that list (the worker reads every change since its delta link, so one is
+  enough); other entries are refused and logged without their clientState (the first few; then a count). The
   answer comes at once (SharePoint retries anything that takes over 5 s); the work happens in the queue worker.
 - A malformed body: a 400 problem, nothing queued.
 """
@@ -27,6 +28,7 @@ from . import config
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_TOKEN_LENGTH = 1024
+MAX_REFUSALS_LOGGED = 3  # refused entries logged one by one per POST; the rest are counted
 ENTRY_FIELDS = ("subscriptionId", "clientState", "expirationDateTime", "resource", "tenantId", "siteUrl", "webId")
 
 
@@ -55,17 +57,27 @@ def handle_webhook(query: Mapping[str, str], body: bytes) -> WebhookAnswer:
         return _problem(not_configured(error.problems))
     expected_state = (settings.sharepoint_client_state or "").encode("utf-8")
     list_id = (settings.sharepoint_list_id or "").lower()
-    messages, refused = [], 0
+    # A notification says only "this list changed"; the worker reads every change since the last delta link, so one
+    # message per list is enough however many entries a POST carries (one 256 KB POST must not make 2,000 messages).
+    per_list: dict[str, str] = {}
+    accepted = refused = 0
     for entry in entries:
         state_ok = hmac.compare_digest(str(entry.get("clientState") or "").encode("utf-8"), expected_state)
-        if state_ok and str(entry["resource"]).lower() == list_id:
-            messages.append(json.dumps({name: entry.get(name) for name in ENTRY_FIELDS if name != "clientState"}))
+        resource = str(entry["resource"]).lower()
+        if state_ok and resource == list_id:
+            accepted += 1
+            per_list.setdefault(resource, json.dumps({name: entry.get(name) for name in ENTRY_FIELDS
+                                                      if name != "clientState"}))
             continue
         refused += 1
-        log_event("sharepoint.notification_refused", level=logging.WARNING, subscriptionId=entry["subscriptionId"],
-                  resource=entry["resource"], reason="clientState" if not state_ok else "another list")
-    log_event("sharepoint.notified", accepted=len(messages), refused=refused)
-    answer = json.dumps({"accepted": len(messages), "refused": refused}).encode("utf-8")
+        if refused <= MAX_REFUSALS_LOGGED:  # the rest as a count: a POST may carry thousands
+            log_event("sharepoint.notification_refused", level=logging.WARNING,
+                      subscriptionId=entry["subscriptionId"], resource=entry["resource"],
+                      reason="clientState" if not state_ok else "another list")
+    messages = list(per_list.values())
+    log_event("sharepoint.notified", accepted=accepted, queued=len(messages), refused=refused,
+              refusedNotLogged=max(0, refused - MAX_REFUSALS_LOGGED) or None)
+    answer = json.dumps({"accepted": accepted, "queued": len(messages), "refused": refused}).encode("utf-8")
     return WebhookAnswer(202, answer, {"Content-Type": "application/json"}, messages)
 
 

@@ -59,5 +59,5 @@ def test_the_right_client_state_is_queued_and_a_wrong_one_beside_it_is_not(doors
     wrong = {**entry, "clientState": CLIENT_STATE[:-1] + "?"}
     called = doors.notify(json.dumps({"value": [entry, wrong]}).encode())
 
-    assert called.status == 202 and called.body == {"accepted": 1, "refused": 1}
+    assert called.status == 202 and called.body == {"accepted": 1, "queued": 1, "refused": 1}
     assert len(called.messages) == 1 and CLIENT_STATE not in called.messages[0]

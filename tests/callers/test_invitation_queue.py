@@ -98,6 +98,14 @@ def test_a_person_graph_refuses_is_poisoned_with_graphs_answer(app):
     assert error["status"] in (400, 403) and error["code"] and error["graphRequestId"]
 
 
+def test_a_tenant_that_forbids_invitations_is_poisoned_at_once_as_the_operators_problem(app):
+    app.sim.graph.invitations_allowed = False
+    _, poison = app.deliver_invitation(ALICE, dequeue_count=1)
+    error = poison["error"]
+    assert error["problem"].endswith(":invitations-blocked") and error["blockedBy"] == "tenant-settings"
+    assert "Guest invitations not allowed" in error["message"]  # Graph's words, which the doctor reads too
+
+
 def test_a_missing_permission_is_poisoned_at_once_naming_it(app):
     app.sim.identity.revoke(app.sim.identity.default_app.client_id, "User.Invite.All")
     _, poison = app.deliver_invitation(ALICE, dequeue_count=1)

@@ -172,6 +172,8 @@ def test_the_handler_enforces_each_documented_length(app, name, length, accepted
     else:
         value, field = string_of_length(prop, length), name
     assert len(value[0] if isinstance(value, list) else value) == length
+    if prop.get("format") == "uri":
+        app.configure(ALLOWED_REDIRECT_HOSTS="example.com")  # the probe's host: the length is what is probed
     body = {"email": "boundary@fabrikam.com", "sendInvitationMessage": False, name: value}
     answer = app.invite(body)
     assert (answer.status == 201) is accepted and (field in fields_named(answer)) is not accepted, answer.body

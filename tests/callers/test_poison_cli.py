@@ -302,3 +302,38 @@ def test_a_malformed_identity_based_setting_is_named(monkeypatch, capsys):
     monkeypatch.setenv("AzureWebJobsStorage__credential", "sharedkey")
     assert main(["poison", "list", "group-memberships-poison"]) == 2
     assert "AzureWebJobsStorage__credential" in capsys.readouterr().err
+
+
+# ---- hostile poison messages (issue 13, item 6): deep nesting, control characters ------------------------------
+DEEP = 5000
+
+
+@pytest.mark.parametrize("body", [
+    envelope({"userId": "x", "nested": json.loads("[" * 900 + "]" * 900)}),  # parses; too deep to print
+    envelope("[" * DEEP + "]" * DEEP),
+    "[" * DEEP + "]" * DEEP,  # host-moved, not the app's envelope
+    json.dumps({"message": {}, "attempts": 1, "failedAt": "2026-01-01T00:00:00Z",
+                "error": {"message": json.loads("[" * 900 + "]" * 900)}}),
+], ids=["deep message", "deep string", "deep host-moved", "deep error"])
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_poison_list_survives_deeply_nested_json(queues, azurite, capsys, body, as_json):
+    service, _, poison_name = queues
+    service.get_queue_client(poison_name).send_message(body)
+    code, out, _ = run(capsys, "poison", "list", poison_name, "--connection-string", azurite,
+                       *(["--json"] if as_json else []))
+    assert code == 0
+    if as_json:
+        assert json.loads(out)["messages"]
+
+
+def test_poison_list_prints_control_characters_escaped(queues, azurite, capsys):
+    service, _, poison_name = queues
+    hostile = "a\x1b[2Jb\rc\u2028d\u0085e\u202ef\x07"
+    error = {**DENIED, "code": hostile, "message": hostile}
+    service.get_queue_client(poison_name).send_message(envelope({**MEMBERSHIP, "note": hostile}, error))
+    for argv in (("poison", "list", poison_name, "--connection-string", azurite),
+                 ("poison", "list", poison_name, "--connection-string", azurite, "--json")):
+        code, out, _ = run(capsys, *argv)
+        assert code == 0
+        assert not any(ch in out for ch in "\x1b\r\u2028\u0085\u202e\x07"), argv
+        assert "\\u001b" in out or "\\x1b" in out

@@ -1,6 +1,6 @@
-"""pyproject.toml's dependencies are requirements.txt's bounds (one place decides a version range: a bump there
+"""pyproject.toml's dependencies are requirements.in's bounds (one place decides a version range: a bump there
 must be mirrored here, and this test says so), less the Functions worker, plus what the demo tenant's simulator
-needs (requirements-dev.txt)."""
+needs (requirements-dev.in)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _name(requirement: str) -> str:
 def test_the_packages_dependencies_are_the_apps_requirements_less_the_worker() -> None:
     declared = {_name(item): item for item in
                 tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]}
-    runtime, dev = requirement_lines("requirements.txt"), requirement_lines("requirements-dev.txt")
+    runtime, dev = requirement_lines("requirements.in"), requirement_lines("requirements-dev.in")
     assert set(declared) == (set(runtime) - WORKER_ONLY) | SIMULATOR_NEEDS
     for name, item in declared.items():
         assert item == (runtime.get(name) or dev[name]), f"{name}: pyproject.toml {item!r} differs"

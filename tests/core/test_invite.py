@@ -41,6 +41,7 @@ def test_a_new_guest_is_invited_once_and_queued_for_each_group(app):
 
 
 def test_the_invitation_carries_the_callers_options(app):
+    app.configure(ALLOWED_REDIRECT_HOSTS="*.contoso.com")
     answer = app.invite({"email": "bob@fabrikam.com", "redirectUrl": "https://partners.contoso.com/welcome",
                          "message": "Welcome aboard", "messageLanguage": "de-DE",
                          "ccRecipients": ["manager@contoso.com"]})
@@ -153,15 +154,20 @@ def test_an_address_in_a_verified_domain_of_the_tenant_is_a_422(app):
     assert answer.messages == []
 
 
-def test_a_cross_tenant_block_is_a_422(app):
+# ---- Policy forbids invitations: the operator's problem, not the person's (issue 13, item 12) ------------------
+def test_a_cross_tenant_block_is_the_operators_problem_not_the_persons(app):
     answer = app.invite({"email": "pat@blocked.example"})
-    assert answer.status == 422 and "cross-tenant" in answer.body["detail"]
+    assert answer.status == 502 and answer.body["type"].endswith(":invitations-blocked")
+    assert answer.body["blockedBy"] == "cross-tenant-access" and "Cross-tenant access settings" in answer.body["detail"]
+    assert answer.body["graphError"]["status"] == 403
 
 
-def test_invitations_disabled_for_the_tenant_is_a_422(app):
+def test_invitations_disabled_for_the_tenant_is_the_operators_problem_not_the_persons(app):
     app.sim.graph.invitations_allowed = False
     answer = app.invite({"email": "quinn@fabrikam.com"})
-    assert answer.status == 422 and answer.body["graphError"]["status"] == 403
+    assert answer.status == 502 and answer.body["type"].endswith(":invitations-blocked")
+    assert answer.body["blockedBy"] == "tenant-settings" and "External collaboration settings" in answer.body["detail"]
+    assert "Retry-After" not in answer.headers
 
 
 # ---- Graph refuses the app: 502 naming the permission ----------------------------------------------------

@@ -15,6 +15,7 @@ from simulator.graph.models import (
     FINANCE_GROUP_ID,
     PARTNERS_GROUP_ID,
     PENDING_GUEST_ID,
+    ROLE_ASSIGNABLE_GROUP_ID,
 )
 
 MEMBERS = r"/members/\$ref$"
@@ -161,9 +162,20 @@ def test_a_missing_permission_is_poisoned_naming_it(app):
     assert poison["error"]["requiredPermission"] == "GroupMember.ReadWrite.All"
 
 
-def test_a_dynamic_group_is_poisoned_not_retried(app):
+def test_a_dynamic_group_is_poisoned_not_retried_naming_its_kind_not_a_permission(app):
     poison = app.deliver(message(group_id=DYNAMIC_GROUP_ID))
-    assert poison["error"]["status"] == 403
+    error = poison["error"]
+    assert error["status"] == 403 and error["groupKind"] == "dynamic"
+    assert "requiredPermission" not in error and "dynamic membership" in error["message"]
+    assert app.sim.stats.count(service="graph", method="GET", path=rf"/groups/{DYNAMIC_GROUP_ID}$") == 1
+
+
+def test_a_role_assignable_group_names_its_kind_not_group_member_read_write(app):
+    poison = app.deliver(message(group_id=ROLE_ASSIGNABLE_GROUP_ID))
+    error = poison["error"]
+    assert error["status"] == 403 and error["groupKind"] == "role-assignable"
+    assert "requiredPermission" not in error
+    assert "RoleManagement.ReadWrite.Directory" in error["message"] and "role-assignable" in error["message"]
 
 
 @pytest.mark.parametrize("body", ["not json", "[]", '{"userId": "x", "groupId": "y"}', '{"groupId": "' +

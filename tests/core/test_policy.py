@@ -66,3 +66,27 @@ def test_blocked_wins_over_allowed_and_every_refusal_is_listed(app):
     assert answer.status == 403
     assert answer.body["settings"] == ["BLOCKED_EMAIL_DOMAINS", "ALLOWED_GROUP_IDS"]
     assert len(answer.body["errors"]) == 2
+
+
+# ---- redirectUrl: only hosts the operator allows (issue 13, item 6) -------------------------------------------
+def test_a_redirect_to_another_host_is_refused_by_default_without_a_graph_call(app):
+    answer = app.invite({"email": "alice@fabrikam.com", "redirectUrl": "https://evil.example/landing"})
+    assert answer.status == 403 and answer.body["settings"] == ["ALLOWED_REDIRECT_HOSTS"]
+    assert answer.body["errors"] == [{"field": "redirectUrl",
+                                      "message": "the host evil.example is not in the allowed redirect hosts"}]
+    assert app.sim.stats.count(service="graph") == 0
+
+
+def test_by_default_only_invite_redirect_urls_host_and_my_apps_are_allowed(app):
+    app.configure(INVITE_REDIRECT_URL="https://portal.contoso.com/start")
+    assert app.invite({"email": "alice@fabrikam.com", "redirectUrl": "https://portal.contoso.com/other"}).status == 201
+    assert app.invite({"email": "bob@fabrikam.com", "redirectUrl": "https://www.contoso.com/"}).status == 403
+    # Microsoft's My Apps (the portal's bulk template names it) is allowed by default too
+    assert app.invite({"email": "carol@fabrikam.com", "redirectUrl": "https://myapps.microsoft.com"}).status == 201
+
+
+def test_allowed_redirect_hosts_take_patterns(app):
+    app.configure(ALLOWED_REDIRECT_HOSTS="*.contoso.com, fabrikam.com")
+    assert app.invite({"email": "alice@fabrikam.com", "redirectUrl": "https://eu.contoso.com/x"}).status == 201
+    assert app.invite({"email": "bob@fabrikam.com", "redirectUrl": "https://fabrikam.com/"}).status == 201
+    assert app.invite({"email": "carol@fabrikam.com", "redirectUrl": "https://contoso.com.evil.example/"}).status == 403

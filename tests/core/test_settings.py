@@ -12,6 +12,7 @@ from shared.settings import (
     Settings,
     SettingsError,
 )
+from simulator.graph.models import PARTNERS_GROUP_ID
 
 TENANT = "7c0f6a5e-4b1d-4c6e-9a55-3d0c2f1b8e01"
 CLIENT = "3f1e6b2a-8c4d-4e5f-9a6b-1c2d3e4f5a01"
@@ -112,6 +113,15 @@ def test_a_misconfigured_app_answers_503_naming_the_setting_without_calling_grap
     assert answer.body["settings"][0]["name"] == "ALLOWED_GROUP_IDS"
     assert "Retry-After" in answer.headers
     assert app.sim.stats.count() == 0
+
+
+@pytest.mark.parametrize(("name", "value"), [("SHAREPOINT_LIST_ID", "Guest requests"),
+                                             ("SHAREPOINT_NOTIFICATION_URL", "http://app.example/api/x?code=KEY")])
+def test_one_bad_sharepoint_setting_does_not_take_the_invite_endpoint_down(app, name, value):
+    app.configure(**{name: value})
+    answer = app.invite({"email": "alice@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
+    assert answer.status == 201 and len(answer.messages) == 1
+    assert app.deliver(answer.messages[0]) is None
 
 
 def test_an_unreadable_certificate_answers_503_naming_the_setting(app, tmp_path):

@@ -19,7 +19,7 @@ def test_flex_consumption_runs_the_python_the_tests_run_on() -> None:
 
 
 def test_requirements_pin_the_worker_library_the_tests_load() -> None:
-    requirements = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    requirements = (ROOT / "requirements.in").read_text(encoding="utf-8")
     pinned = re.search(r"^azure-functions-runtime==([0-9.]+)$", requirements, re.MULTILINE)
-    assert pinned, "requirements.txt pins azure-functions-runtime"
+    assert pinned, "requirements.in pins azure-functions-runtime"
     assert pinned.group(1) == version("azure-functions-runtime")

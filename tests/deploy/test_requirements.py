@@ -1,4 +1,4 @@
-"""requirements.txt floors: every library feature the code relies on exists at the lowest version allowed."""
+"""requirements.in floors: every library feature the code relies on exists at the lowest version allowed."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ RETRY_AFTER_MAX_SINCE = (2, 6, 3)
 
 
 def floor(package: str) -> tuple[int, ...]:
-    text = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    text = (ROOT / "requirements.in").read_text(encoding="utf-8")
     match = re.search(rf"^{re.escape(package)}>=([\d.]+)", text, re.MULTILINE)
-    assert match is not None, f"{package} has no >= floor in requirements.txt"
+    assert match is not None, f"{package} has no >= floor in requirements.in"
     return tuple(int(part) for part in match[1].split("."))
 
 

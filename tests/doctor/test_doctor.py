@@ -52,6 +52,9 @@ def test_a_withheld_role_is_named_with_its_grant_command(tenant, capsys, mode, r
     assert f"-PrincipalId {tenant.principal.object_id}" in missing["fix"]
     others = {f"permission {name}" for name in REQUIRED_ROLES} - {missing["name"]}
     assert not others & failing(report)
+    # A managed identity may be served a cached token without a new role for up to 24 h: say so, and how to re-drive.
+    cached = "up to 24 h" in missing["fix"] and "poison requeue group-memberships-poison --all" in missing["fix"]
+    assert cached is (mode == "user")
 
 
 def test_an_app_with_fewer_roles_is_told_each_missing_one_and_the_graph_read_confirms(tenant, capsys):
@@ -164,13 +167,30 @@ def test_settings_come_from_local_settings_json_when_the_environment_lacks_them(
     values = {"ALLOWED_GROUP_IDS": PARTNERS_GROUP_ID, "GRAPH_ENDPOINT": tenant.sim.graph_endpoint,
               "AZURE_CLIENT_SECRET": "the environment's value wins", "LOG_PII": ""}
     (tmp_path / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": values}))
-    monkeypatch.chdir(tmp_path)
-    code = main(["doctor", "--json"])
+    code = main(["doctor", "--json", "--settings-file", str(tmp_path / "local.settings.json")])
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     assert code == 0, failing(report)
     assert by_name(report)[f"group {PARTNERS_GROUP_ID}"]["status"] == "ok"
-    assert "2 setting(s) from local.settings.json" in captured.err
+    assert "2 setting(s) from" in captured.err
+
+
+def test_a_planted_local_settings_json_cannot_redirect_the_secret_or_the_trust(tenant, capsys, tmp_path,
+                                                                               monkeypatch):
+    """Implicitly (./local.settings.json) the doctor takes app settings, but never where the secret and the token go
+    or whom it trusts. Here the simulator plays the attacker's host the planted file names: it must see nothing."""
+    tenant.configure(AZURE_AUTHORITY_HOST=None, GRAPH_ENDPOINT=None)  # the public cloud's defaults
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    planted = {"AZURE_AUTHORITY_HOST": tenant.sim.authority_host, "GRAPH_ENDPOINT": tenant.sim.graph_endpoint,
+               "REQUESTS_CA_BUNDLE": str(tenant.sim.ca_path), "LOG_PII": "false"}
+    (tmp_path / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": planted}))
+    monkeypatch.chdir(tmp_path)
+    tenant.sim.stats.reset()
+    main(["doctor", "--json"])
+    captured = capsys.readouterr()
+    assert "ignored AZURE_AUTHORITY_HOST, GRAPH_ENDPOINT, REQUESTS_CA_BUNDLE from ./local.settings.json" in captured.err
+    assert tenant.sim.stats.count(service="login") == 0 and tenant.sim.stats.count(service="graph") == 0
+    assert "REQUESTS_CA_BUNDLE" not in os.environ
 
 
 def test_an_unreadable_settings_file_is_a_usage_error(tenant, capsys, tmp_path):
@@ -221,7 +241,7 @@ def test_the_ca_and_managed_identity_endpoint_from_local_settings_json_work_for_
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": values}))
     monkeypatch.chdir(tmp_path)
-    code = main(["doctor", "--json"])
+    code = main(["doctor", "--json", "--settings-file", "local.settings.json"])  # named: trust taken from it
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     assert code == 0, failing(report)
@@ -241,3 +261,14 @@ def test_the_environments_own_ca_bundle_is_kept_and_not_announced(tenant, capsys
     assert code == 0, failing(json.loads(captured.out))
     assert "into the process environment" not in captured.err
     assert os.environ["REQUESTS_CA_BUNDLE"] == str(tenant.sim.ca_path)
+
+
+def test_a_bad_sharepoint_setting_is_its_own_check_and_the_rest_still_runs(tenant, capsys):
+    tenant.configure(SHAREPOINT_NOTIFICATION_URL="http://app.example/api/sharepoint/notifications?code=SECRETKEY")
+    code, report, _ = tenant.doctor(capsys=capsys)
+    checks = by_name(report)
+    assert code == 1 and checks["settings"]["status"] == "ok"
+    assert checks["sharepoint settings"]["status"] == "error"
+    assert "SHAREPOINT_NOTIFICATION_URL" in checks["sharepoint settings"]["detail"]
+    assert checks["graph read"]["status"] == "ok"
+    assert "SECRETKEY" not in json.dumps(report)

@@ -113,6 +113,26 @@ def test_a_cross_tenant_block_names_only_the_domain(tenant, capsys):
     assert "Cross-tenant access settings" in check["fix"]
 
 
+def test_hostile_poison_evidence_neither_crashes_nor_reaches_the_terminal_raw(tenant, capsys):
+    """Deeply nested JSON and control characters in a poison message (issue 13, item 6): the doctor reports, and
+    prints them escaped (text and JSON)."""
+    from guest_cli import main
+
+    tenant.configure()
+    poison = tenant.queues.get_queue_client("guest-invitations-poison")
+    hostile = "Guest invitations not allowed for your company.\x1b[2J\r\u2028\u0085\u202e\x07 end"
+    poison.send_message(poison_entry(hostile, email="x\x1b[31m@fabrikam.com"))
+    failed_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    poison.send_message(json.dumps({"message": json.loads("[" * 900 + "]" * 900), "attempts": 1,
+                                    "failedAt": failed_at, "error": {"message": json.loads("[" * 900 + "]" * 900)}}))
+    poison.send_message("[" * 5000 + "]" * 5000)
+    for argv in (["doctor", "--no-settings-file"], ["doctor", "--json", "--no-settings-file"]):
+        code = main(argv)
+        out = capsys.readouterr().out
+        assert code == 1 and "invitation policy" in out
+        assert not any(ch in out for ch in "\x1b\r\u2028\u0085\u202e\x07"), argv
+
+
 def test_reminders_need_the_guest_expiring_queue(tenant, capsys):
     code, report, _ = tenant.doctor(capsys=capsys)
     assert "queue guest-expiring" not in by_name(report)  # reminders off: not asked for

@@ -14,7 +14,7 @@ import requests
 import devhost
 from devhost.http_server import HttpServer
 from devhost.queues import QueueRunner, QueueSettings
-from simulator.graph.models import MEMBER_USER_ID, PARTNERS_GROUP_ID
+from simulator.graph.models import PARTNERS_GROUP_ID, PENDING_GUEST_ID
 
 pytestmark = pytest.mark.azurite
 QUEUES = ("group-memberships", "group-memberships-poison")
@@ -132,9 +132,9 @@ def test_host_json_sets_what_the_runner_uses() -> None:
 def test_a_known_user_is_added_on_the_first_delivery(app, azurite: str) -> None:
     runner = QueueRunner(azurite, devhost.worker())
     runner.clear(*QUEUES)
-    runner.send("group-memberships", json.dumps({"userId": MEMBER_USER_ID, "groupId": PARTNERS_GROUP_ID}))
+    runner.send("group-memberships", json.dumps({"userId": PENDING_GUEST_ID, "groupId": PARTNERS_GROUP_ID}))
 
     (delivery,) = runner.run_once("add_membership")
 
     assert delivery.error_message is None and delivery.outputs == {}
-    assert MEMBER_USER_ID in app.sim.graph.members_of(PARTNERS_GROUP_ID)
+    assert PENDING_GUEST_ID in app.sim.graph.members_of(PARTNERS_GROUP_ID)

@@ -37,8 +37,14 @@ class LifecycleApp:
         tables = TableServiceClient.from_connection_string(connection_string)
         tables.delete_table("guestgrants")  # each test starts with no grant
         # the app's waits (Retry-After, backoff) move the simulator's clock, and its wall clock is the simulator's
-        self.timing = Timing(sleep=sim.clock.advance, clock=sim.clock.now, wall=sim.clock.now)
+        # A put-back message (a wait, or a new guest's learned first delay) waits in simulated time: visible at once.
+        self.timing = Timing(sleep=sim.clock.advance, clock=sim.clock.now, wall=sim.clock.now,
+                             queue_delay=self._simulated_queue_delay)
         point_app_at(sim, monkeypatch, "secret", timing=self.timing, AzureWebJobsStorage=connection_string)
+
+    def _simulated_queue_delay(self, seconds: float) -> float:
+        self.sim.clock.advance(seconds)
+        return 0.0
 
     def configure(self, **settings: str | None) -> None:
         apply(settings, self.monkeypatch)

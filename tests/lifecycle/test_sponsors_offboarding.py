@@ -105,7 +105,7 @@ def test_delete_waits_for_the_grace_period_and_spares_guests_with_a_grant_left(l
 
 
 def test_never_a_member_or_a_guest_the_app_did_not_invite(life: LifecycleApp) -> None:
-    life.configure(OFFBOARDING_ACTION="delete")
+    life.configure(OFFBOARDING_ACTION="delete", ALLOW_MEMBER_USERS="true")  # members are added only when allowed
     _grant(life, "User.DeleteRestore.All")
     # Lee (a guest invited by someone else) and Megan (a member) get a day in Partners / Falcon through the app
     member_mail = life.sim.graph.users[MEMBER_USER_ID]["mail"]

@@ -22,10 +22,12 @@ def test_the_app_runs_without_any_sharepoint_setting():
     ("SHAREPOINT_LIST_ID", "Guest requests"),
     ("SHAREPOINT_NOTIFICATION_URL", "http://app.example/api/sharepoint/notifications?code=x"),
 ])
-def test_malformed_sharepoint_settings_fail_naming_the_setting(name, value):
+def test_a_malformed_sharepoint_setting_fails_where_sharepoint_runs_naming_it_not_the_app(name, value):
+    settings = Settings.from_env({name: value})  # the invitation doors keep working
     with pytest.raises(SettingsError) as caught:
-        Settings.from_env({name: value})
-    assert caught.value.names == [name]
+        config.require(settings, name)
+    assert caught.value.names == [name] and value not in str(caught.value)
+    assert dict(settings.sharepoint_problems)[name] and getattr(settings, name.lower()) is None
 
 
 def test_a_feature_names_each_setting_it_lacks_and_refuses_a_short_client_state():

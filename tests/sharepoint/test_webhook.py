@@ -56,9 +56,24 @@ def test_validation_token_is_echoed_as_plain_text_without_settings(webhook, monk
 
 def test_each_valid_entry_becomes_one_message_without_the_client_state(webhook):
     response, messages = webhook(json.dumps({"value": [entry(), entry()]}).encode())
-    assert response.status_code == 202 and json.loads(response.get_body()) == {"accepted": 2, "refused": 0}
-    assert len(messages) == 2
+    assert response.status_code == 202
+    assert json.loads(response.get_body()) == {"accepted": 2, "queued": 1, "refused": 0}
+    assert len(messages) == 1  # one delta read per list is enough: one message, not one per entry
     assert all(json.loads(m)["resource"] == LIST_ID and "clientState" not in json.loads(m) for m in messages)
+
+
+def test_a_post_with_many_entries_for_the_list_fans_out_to_one_message(webhook, caplog):
+    """A POST of 700 entries, under 256 KB (issue 13, item 6: one made 2,000 queue messages), queues one message, and
+    the refused entries are logged as a count beyond the first few, not one record each."""
+    caplog.set_level(logging.INFO, logger="guest_onboarding")
+    entries = [entry(**({"clientState": "forged-state-value-xxxxxxxx"} if n % 2 else {})) for n in range(700)]
+    body = json.dumps({"value": entries}).encode()
+    assert len(body) < 256 * 1024
+    response, messages = webhook(body)
+    assert json.loads(response.get_body()) == {"accepted": 350, "queued": 1, "refused": 350}
+    assert len(messages) == 1
+    refused_records = [r for r in caplog.records if getattr(r, "event", "") == "sharepoint.notification_refused"]
+    assert 1 <= len(refused_records) <= 5
 
 
 def test_wrong_client_state_and_other_lists_are_refused_and_logged_without_the_secret(webhook, caplog):
@@ -66,7 +81,7 @@ def test_wrong_client_state_and_other_lists_are_refused_and_logged_without_the_s
     other = entry(resource=str(uuid.uuid4()))
     with caplog.at_level(logging.WARNING, logger="guest_onboarding"):
         response, messages = webhook(json.dumps({"value": [forged, other, entry()]}).encode())
-    assert json.loads(response.get_body()) == {"accepted": 1, "refused": 2}
+    assert json.loads(response.get_body()) == {"accepted": 1, "queued": 1, "refused": 2}
     assert len(messages) == 1
     assert caplog.text.count("sharepoint.notification_refused") == 2
     assert STATE not in caplog.text

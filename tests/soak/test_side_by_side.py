@@ -9,7 +9,8 @@ from pathlib import Path
 from bench.side_by_side import one_client, table
 
 
-def test_the_app_keeps_one_graph_connection_and_one_token_for_every_onboarding() -> None:
+def test_the_app_keeps_one_graph_connection_and_one_token_for_every_onboarding(azurite, monkeypatch) -> None:
+    monkeypatch.setenv("AzureWebJobsStorage", azurite)  # the status record is written before the answer
     result = one_client("app", Path(sys.executable), 4, 3)
 
     # 5 onboardings into 3 groups: one login connection (discovery + token) and one Graph connection in all.
@@ -17,7 +18,8 @@ def test_the_app_keeps_one_graph_connection_and_one_token_for_every_onboarding()
     assert result["start_to_first_s"] > 0 and result["cpu_ms"] > 0 and result["rss_kib"] > 0
 
 
-def test_the_seed_style_client_pays_a_token_and_two_connections_per_onboarding() -> None:
+def test_the_seed_style_client_pays_a_token_and_two_connections_per_onboarding(azurite, monkeypatch) -> None:
+    monkeypatch.setenv("AzureWebJobsStorage", azurite)
     result = one_client("seed", Path(sys.executable), 4, 1)
 
     assert (result["connections"], result["tokens"]) == (2 * 5, 5)
