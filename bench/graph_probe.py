@@ -21,6 +21,15 @@ class Exchange:
     status: int | None  # None: no answer (timeout, dropped connection)
     started: float
     seconds: float
+    request_id: str | None = None  # the client-request-id header: which app request sent it
+
+    @property
+    def invitation_for(self) -> str | None:
+        """The address of POST /invitations (case-folded)."""
+        if self.method != "POST" or not self.url.split("?")[0].endswith("/invitations"):
+            return None
+        address = (self.body or {}).get("invitedUserEmailAddress") if isinstance(self.body, dict) else None
+        return address.casefold() if isinstance(address, str) else None
 
     @property
     def member_add(self) -> tuple[str, str] | None:
@@ -59,7 +68,7 @@ class GraphProbe:
         finally:
             seconds = time.perf_counter() - started
             self.exchanges.append(Exchange(request.method or "", request.url or "", _json(request.body), status,
-                                           started, seconds))
+                                           started, seconds, request.headers.get("client-request-id")))
 
 
 def _json(body: Any) -> Any:

@@ -9,6 +9,11 @@ visibilityTimeout on the simulated clock, poison after its maxDequeueCount). Gra
 requests 429 with Retry-After, 5% 503, drops 2% of connections (half before the request is handled, half after
 it was applied) and answers 1% after the client's read timeout; a new user stays invisible to membership writes
 for 0-120 simulated seconds. The app's own waits move the simulated clock, so minutes of lag pass in no time.
+With ``--racing``, that share of the new guests is asked
+for by ``racers`` callers at the same moment (threads), as two Logic App runs, a queue message and a SharePoint row
+for one person would: the claim per address (shared/claims.py) must still give one invitation (no address has an
+invitation POST applied by two requests) and one userId. ``--repeat-email always`` makes the simulator email every
+repeat invitation, so any second POST also shows as a duplicate email.
 
 A wait (replication lag, 429/503 past the invocation's budget) puts the message back with a visibility delay through
 the app's storage account (Azurite: ``--storage``, default ``AzureWebJobsStorage`` or UseDevelopmentStorage=true); the
@@ -28,6 +33,7 @@ import logging
 import os
 import random
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,6 +59,7 @@ from simulator import Fault, Simulator
 LOGIC_APP_RETRIES = 4  # Logic Apps' default retry policy: exponential, 4 retries, honours Retry-After
 LOGIC_APP_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 SOAK_READ_TIMEOUT = 1.0  # the Graph client never waits less than 1 s (shared/graph.py _send)
+SOAK_CLAIM_SECONDS = 5  # > a holder's real time here: up to 3 POSTs answered at 1.6 s, waits simulated
 
 
 @dataclass
@@ -69,6 +76,9 @@ class SoakConfig:
     arrival_interval: float = 0.5  # simulated seconds between onboardings
     groups: int = 6
     kinds: dict[str, float] = field(default_factory=lambda: {"new": 0.5, "guest": 0.25, "member": 0.25})
+    racing: float = 0.0  # share of new guests asked for by several callers at once
+    repeat_email: str | None = None  # the simulator's repeat_invitation_email ("never", "pending", "always")
+    racers: int = 3  # callers per racing address
 
 
 def add_faults(sim: Simulator, config: SoakConfig) -> dict[str, Fault]:
@@ -101,6 +111,11 @@ def population(sim: Simulator, config: SoakConfig, rng: random.Random) -> tuple[
         if kind == "new":
             local = f"o'guest.{number}" if number % 10 == 0 else f"guest.{number}"
             email = f"{local}@partner{number % 7}.example"
+            if config.racing and rng.random() < config.racing:  # no draw without racing: same runs as before
+                race = [Onboarding(number, kind, email, wanted, race=number)
+                        for _ in range(config.racers)]
+                onboardings += race
+                continue
         elif kind == "guest":
             email = f"known.{number}@fabrikam{number % 5}.example"
             state = rng.choice(["PendingAcceptance", "Accepted"])
@@ -129,6 +144,45 @@ def call_invite(sim: Simulator, onboarding: Onboarding) -> None:
         sim.clock.advance(float(retry_after) if retry_after else 7.5 * 2 ** attempt)
 
 
+def _arrivals(onboardings: list[Onboarding]) -> list[Onboarding | list[Onboarding]]:
+    """Each onboarding alone, the callers of one racing address together."""
+    arrivals: list[Onboarding | list[Onboarding]] = []
+    for onboarding in onboardings:
+        if onboarding.race is not None and arrivals and isinstance(arrivals[-1], list) \
+                and arrivals[-1][0].race == onboarding.race:
+            arrivals[-1].append(onboarding)
+        else:
+            arrivals.append([onboarding] if onboarding.race is not None else onboarding)
+    return arrivals
+
+
+def _race(sim: Simulator, callers: list[Onboarding]) -> None:
+    """The callers' HTTP calls at the same moment (one thread each)."""
+    if len(callers) == 1:
+        call_invite(sim, callers[0])
+        return
+    start = threading.Barrier(len(callers))
+
+    def call(onboarding: Onboarding) -> None:
+        start.wait()
+        call_invite(sim, onboarding)
+
+    threads = [threading.Thread(target=call, args=(caller,)) for caller in callers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _forget_claims(storage: str) -> None:
+    """A fresh simulated tenant: an earlier run's claims (shared/claims.py) name users this one never had."""
+    from azure.data.tables import TableServiceClient
+
+    from shared.claims import TABLE
+
+    TableServiceClient.from_connection_string(storage).delete_table(TABLE)
+
+
 def run_soak(sim: Simulator, config: SoakConfig, storage: str) -> SoakReport:
     """Run the soak against a started simulator whose CA the process trusts, with ``storage`` (an Azurite
     connection string) as the app's storage account; return the accounting."""
@@ -137,8 +191,13 @@ def run_soak(sim: Simulator, config: SoakConfig, storage: str) -> SoakReport:
     max_dequeue_count, visibility_timeout = queue_settings()
     put_back = PutBack(storage)
     timing = replace(simulated_timing(sim), graph_read_timeout=SOAK_READ_TIMEOUT, queue_delay=put_back.record)
-    runtime.reset(environ=app_settings(sim, ALLOWED_GROUP_IDS=",".join(groups), AzureWebJobsStorage=storage),
-                  timing=timing)
+    if config.repeat_email:  # "always": a second invitation of one address WOULD email again
+        sim.graph.repeat_invitation_email = config.repeat_email
+    _forget_claims(storage)
+    # The claim's expiry must exceed the longest a holder takes, in real time (claims compare wall clocks across
+    # instances). Here the app's waits are simulated, so a holder takes at most its slowest answers: 1.6 s each.
+    runtime.reset(environ=app_settings(sim, ALLOWED_GROUP_IDS=",".join(groups), AzureWebJobsStorage=storage,
+                                       INVITE_CLAIM_SECONDS=str(SOAK_CLAIM_SECONDS)), timing=timing)
     probe = GraphProbe(runtime.graph().session)
     queue = QueueModel(sim.clock, max_dequeue_count, visibility_timeout)
     poison: list[str] = []
@@ -147,16 +206,18 @@ def run_soak(sim: Simulator, config: SoakConfig, storage: str) -> SoakReport:
     started, simulated_start = time.monotonic(), sim.clock.now()
     try:
         next_arrival = sim.clock.now()
-        for onboarding in onboardings:
+        for onboarding in _arrivals(onboardings):
             # One worker: the messages visible by the next arrival first (the clock may have run ahead of the
             # arrivals, moved by the app's waits), then the next onboarding.
             queue.run(handler, until=max(next_arrival, sim.clock.now()))
             if sim.clock.now() < next_arrival:
                 sim.clock.advance(next_arrival - sim.clock.now())
             sim.replication_lag = rng.uniform(0, config.max_lag)
-            call_invite(sim, onboarding)
-            for message in onboarding.messages:
-                queue.put(message)
+            racers = onboarding if isinstance(onboarding, list) else [onboarding]
+            _race(sim, racers)
+            for racer in racers:
+                for message in racer.messages:
+                    queue.put(message)
             next_arrival = max(next_arrival, sim.clock.now()) + config.arrival_interval
         queue.run(handler)
     finally:
@@ -176,13 +237,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--onboardings", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--racing", type=float, default=0.0,
+                        help="share of new guests asked for by 3 callers at once")
+    parser.add_argument("--repeat-email", choices=("never", "pending", "always"),
+                        help="whether the simulator emails a repeat invitation (default: its own, never)")
     parser.add_argument("--storage", default=os.environ.get("AzureWebJobsStorage") or "UseDevelopmentStorage=true",  # noqa: SIM112
                         help="the app's storage account (Azurite): waiting messages are put back through it")
     args = parser.parse_args(argv)
     logging.getLogger().addHandler(logging.NullHandler())  # the app logs every retry; the summary is enough here
     with Simulator(random_seed=args.seed) as sim:
         os.environ["REQUESTS_CA_BUNDLE"] = str(sim.ca_path)
-        report = run_soak(sim, SoakConfig(onboardings=args.onboardings, seed=args.seed), args.storage)
+        report = run_soak(sim, SoakConfig(onboardings=args.onboardings, seed=args.seed, racing=args.racing,
+                                          repeat_email=args.repeat_email), args.storage)
         runtime.reset()
     print(report.summary())
     problems = report.problems()

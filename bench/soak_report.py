@@ -21,6 +21,7 @@ class Onboarding:
     http_statuses: list[int] = field(default_factory=list)
     answer: Any = None
     messages: list[str] = field(default_factory=list)
+    race: int | None = None  # the callers of one racing address share it
 
     @property
     def user_id(self) -> str | None:
@@ -44,6 +45,17 @@ class SoakReport:
     http_statuses: Counter = field(default_factory=Counter)
     http_500: int = 0
     duplicate_emails: list[str] = field(default_factory=list)
+    racing_addresses: int = 0
+    racers: int = 0
+    racers_disagreeing: list[str] = field(default_factory=list)  # racing callers answered different userIds
+    racing_pair_adds: int = 0  # membership adds for racing callers' (group, user): each caller queued its own
+    # Of the duplicate emails: addresses whose invitation was posted by more than one request (callers racing past
+    # the claim), and by one request only (its own second POST after a lost answer, shared/onboarding.py).
+    raced_duplicates: list[str] = field(default_factory=list)
+    replayed_duplicates: list[str] = field(default_factory=list)
+    # Addresses for which more than one request had an invitation POST applied or lost (answered 201 or not at all):
+    # what the claim per address prevents, whether or not the simulator emails a repeat invitation.
+    raced_invitations: list[str] = field(default_factory=list)
     missing_emails: list[str] = field(default_factory=list)
     adds_after_seen_success: int = 0
     adds_after_lost_answer: int = 0
@@ -82,7 +94,13 @@ class SoakReport:
         if self.lost:
             found.append(f"{len(self.lost)} memberships lost (neither in the group nor in poison): {self.lost[:5]}")
         if self.duplicate_emails:
-            found.append(f"duplicate invitation emails to {self.duplicate_emails[:5]}")
+            found.append(f"duplicate invitation emails to {self.duplicate_emails[:5]} ({len(self.raced_duplicates)} "
+                         f"posted by several requests, {len(self.replayed_duplicates)} by one request after a lost "
+                         "answer)")
+        if self.raced_invitations:
+            found.append(f"invitations posted by more than one request for {self.raced_invitations[:5]}")
+        if self.racers_disagreeing:
+            found.append(f"racing callers answered different userIds: {self.racers_disagreeing[:5]}")
         if self.missing_emails:
             found.append(f"new guests invited without an email: {self.missing_emails[:5]}")
         if self.adds_after_seen_success:
@@ -109,8 +127,13 @@ class SoakReport:
             f"poison reasons         {reasons}",
             f"HTTP answers           {statuses} (incl. the caller's retries); 500s: {self.http_500}; "
             f"refused after retries: {len(self.refused_to_caller)}",
-            f"invitation emails      duplicates: {len(self.duplicate_emails)}, new guests without one: "
-            f"{len(self.missing_emails)}",
+            f"invitation emails      duplicates: {len(self.duplicate_emails)} (posted by several requests: "
+            f"{len(self.raced_duplicates)}; by one request after a lost answer: {len(self.replayed_duplicates)}), "
+            f"new guests without one: {len(self.missing_emails)}",
+            f"racing duplicates      {self.racers} callers for {self.racing_addresses} addresses; invitations "
+            f"posted by more than one request: {len(self.raced_invitations)}; answered different userIds: "
+            f"{len(self.racers_disagreeing)}; their {self.racing_pair_adds} membership adds "
+            "are not judged per message",
             f"membership adds        {self.member_add_attempts} attempts seen by Graph; after a success the app saw: "
             f"{self.adds_after_seen_success}; after a lost answer (must re-ask): {self.adds_after_lost_answer}",
             f"directory writes       {self.writes_per_membership:.2f} per membership; new guests "
@@ -133,9 +156,18 @@ def account(sim: Simulator, onboardings: list[Onboarding], queue: QueueModel, po
         entry = json.loads(text)
         message = entry.get("message") if isinstance(entry.get("message"), dict) else {}
         poisoned[(message.get("groupId", "").lower(), message.get("userId", "").lower())] = entry["error"]
+    seen_duplicate: set[str] = set()
     for onboarding in onboardings:
         _account_onboarding(sim, report, onboarding, poisoned)
-    _account_adds(report, probe)
+    # One entry per address: the racing callers of one address share its email count.
+    report.duplicate_emails = [e for e in report.duplicate_emails if not (e in seen_duplicate or seen_duplicate.add(e))]
+    _account_races(report, onboardings)
+    _account_duplicates(report, probe)
+    # Each racing caller asked for its groups, so each queued its own memberships, each retried on its own: the
+    # probe cannot tell whose add came after whose success, so those pairs are left out of that check (counted).
+    racing_pairs = {(group_id.lower(), onboarding.user_id.lower()) for onboarding in onboardings
+                    if onboarding.race is not None and onboarding.ok for group_id in onboarding.groups}
+    _account_adds(report, probe, racing_pairs)
     report.member_add_attempts = sum(sim.graph.member_add_attempts.values())
     report.host_poisoned = len(queue.poison_by_host)
     report.redeliveries = sum(1 for delivery in queue.deliveries if delivery.outcome == "retry")
@@ -180,7 +212,35 @@ def _account_onboarding(sim: Simulator, report: SoakReport, onboarding: Onboardi
             report.lost.append(f"#{onboarding.number} {onboarding.kind} group {group_id}")
 
 
-def _account_adds(report: SoakReport, probe: GraphProbe) -> None:
+def _account_duplicates(report: SoakReport, probe: GraphProbe) -> None:
+    requests_by_address: dict[str, set[str | None]] = defaultdict(set)
+    applied_by_address: dict[str, set[str | None]] = defaultdict(set)
+    for exchange in probe.exchanges:
+        address = exchange.invitation_for
+        if address:
+            requests_by_address[address].add(exchange.request_id)
+            if exchange.status in (201, None):  # applied, or perhaps (a 429/503 refused before doing anything)
+                applied_by_address[address].add(exchange.request_id)
+    report.raced_invitations = sorted(address for address, senders in applied_by_address.items() if len(senders) > 1)
+    for email in report.duplicate_emails:
+        senders = requests_by_address.get(email.casefold(), set())
+        (report.raced_duplicates if len(senders) > 1 else report.replayed_duplicates).append(email)
+
+
+def _account_races(report: SoakReport, onboardings: list[Onboarding]) -> None:
+    races: dict[int, list[Onboarding]] = defaultdict(list)
+    for onboarding in onboardings:
+        if onboarding.race is not None:
+            races[onboarding.race].append(onboarding)
+    report.racing_addresses = len(races)
+    report.racers = sum(len(callers) for callers in races.values())
+    for number, callers in races.items():
+        answered = {caller.user_id for caller in callers if caller.ok}
+        if len(answered) > 1:
+            report.racers_disagreeing.append(f"#{number}: {len(answered)} userIds")
+
+
+def _account_adds(report: SoakReport, probe: GraphProbe, racing_pairs: set[tuple[str, str]]) -> None:
     """Membership adds sent after one for the same (group, user) was answered 204 or "already a member" (the
     soak's only 400 on that route): those after a lost answer are the app re-asking, as it must."""
     by_pair: dict[tuple[str, str], list[int | None]] = defaultdict(list)
@@ -188,9 +248,11 @@ def _account_adds(report: SoakReport, probe: GraphProbe) -> None:
         pair = exchange.member_add
         if pair:
             by_pair[pair].append(exchange.status)
-    for statuses in by_pair.values():
+    for pair, statuses in by_pair.items():
         done = next((index for index, status in enumerate(statuses) if status in (204, 400)), None)
-        if done is not None:
+        if pair in racing_pairs:
+            report.racing_pair_adds += len(statuses)
+        elif done is not None:
             report.adds_after_seen_success += len(statuses) - done - 1
         report.adds_after_lost_answer += sum(1 for index, status in enumerate(statuses[1:], 1)
                                              if statuses[index - 1] is None and status == 400)

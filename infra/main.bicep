@@ -149,6 +149,7 @@ var tableNames = [
   'sharepointstate'
   'guestgrants'
   'invitationstatus'
+  'inviteclaims'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {

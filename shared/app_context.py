@@ -92,6 +92,13 @@ class AppContext:
                           graphEndpoint=current.graph_endpoint, authorityHost=current.authority_host)
             return self._graph
 
+    def claims(self) -> Any:
+        """The claim store of ``inviteclaims`` (shared.claims.ClaimStore), or None when no storage is configured
+        (only the command line runs so); SettingsError when the storage setting is malformed."""
+        from .claims import claim_store
+
+        return claim_store(self)
+
     def utcnow(self) -> dt.datetime:
         """Now, on the context's wall clock (tests move it with the simulator's)."""
         return self.timing.utcnow()

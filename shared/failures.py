@@ -29,10 +29,11 @@ TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 # Problems worth another try later: Graph, the identity platform or storage throttling or down; a credential or a
 # setting an operator can fix meanwhile (a Graph 401 that survives the one token refresh is the credential's);
-# a new guest not yet visible to writes; a bug (a redelivery may pass, and the last one records the reason).
+# a new guest not yet visible to writes; another request inviting the same person (shared/claims.py); a bug (a
+# redelivery may pass, and the last one records the reason).
 RETRYABLE_KINDS = frozenset({"graph-throttled", "graph-unavailable", "identity-unavailable", "credential-refused",
                              "not-configured", "storage-unavailable", "replication-lag", "rows-busy",
-                             "internal-error"})
+                             "invitation-in-progress", "internal-error"})
 
 # The Graph application permission each operation needs, named when Graph says it is missing.
 PERMISSIONS = {"lookup": "User.Read.All", "invite": "User.Invite.All", "add-member": "GroupMember.ReadWrite.All",

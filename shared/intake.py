@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import app_context
 from .access import access_until
 from .failures import Verdict, judge
 from .graph import GraphClient
@@ -89,7 +90,8 @@ def admit(request: InvitationRequest, request_id: str, settings: Callable[[], Se
         client = graph()
         budget = client.budget(budget_seconds)
         sponsor_ids = resolve_sponsors(client, request.sponsors, budget) if request.sponsors else []
-        person = onboard(request, request_id, current, client, budget)
+        # The claim store is the process's (app_context): every door reaches it here, so none can forget it.
+        person = onboard(request, request_id, current, client, budget, app_context.current().claims())
         if sponsor_ids:
             add_sponsors(client, person.user_id, sponsor_ids, budget, request_id)
     except SettingsError as error:

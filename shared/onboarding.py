@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .claims import ClaimStore, invite_once
 from .credentials import CredentialError
 from .failures import problem_for
 from .graph import CallBudget, GraphClient, GraphError
@@ -32,14 +33,24 @@ class Onboarded:
 
 
 def onboard(request: InvitationRequest, request_id: str, settings: Settings, graph: GraphClient,
-            budget: CallBudget) -> Onboarded:
+            budget: CallBudget, claims: ClaimStore | None = None) -> Onboarded:
     """Run the flow; raise the catalogue's Problem (shared.failures) for anything Graph or the identity platform
-    refuses or fails at: only the flow knows which call failed, hence which permission it needs."""
+    refuses or fails at: only the flow knows which call failed, hence which permission it needs.
+
+    A person the lookup did not find is invited under the address's claim (shared.claims), so racing requests
+    from any door or instance send one invitation and answer with its userId; ``claims`` None: no claim (no
+    storage configured)."""
     operation = "lookup"
     try:
         user = _find_user(graph, request.email, budget, request_id)
         invitation = None
-        if user is None or _should_resend(request, user):
+        if user is None:
+            operation = "invite"
+            invitation, user = invite_once(
+                claims, request.email, request_id, settings.invite_claim_seconds, budget.remaining,
+                lambda: _find_user(graph, request.email, budget, request_id),
+                lambda: _invite_once(graph, request, settings, budget, request_id))
+        elif _should_resend(request, user):
             operation = "invite"
             invitation, user = _invite_once(graph, request, settings, budget, request_id)
     except (GraphError, CredentialError) as error:
@@ -85,25 +96,34 @@ def invitation_body(request: InvitationRequest, settings: Settings) -> dict[str,
 def _invite_once(graph: GraphClient, request: InvitationRequest, settings: Settings, budget: CallBudget,
                  request_id: str) -> tuple[dict | None, dict]:
     """POST the invitation. When its answer is lost (dropped connection, timeout, 5xx), look the person up again
-    before any new POST, so a second email is never sent for an invitation Graph already applied."""
-    body = invitation_body(request, settings)
-    for attempt in range(1, INVITE_ATTEMPTS + 1):
-        try:
-            invitation = graph.invite(body, budget, request_id)
-        except GraphError as error:
-            if not error.ambiguous or attempt == INVITE_ATTEMPTS:
-                raise
-            user = _find_user(graph, request.email, budget, request_id)
-            if user is not None and not request.resend_invitation:
-                return None, user  # applied after all: answer as for an existing user (no second email)
-            if user is not None:
-                raise  # a resend whose fate is unknown: do not risk a third email; the caller may retry
-            delay = graph.backoff(attempt)
-            if delay > budget.remaining():
-                raise
-            graph.sleep(delay)
-            continue
-        invited_user = invitation.get("invitedUser") or {}
-        return invitation, {"id": invited_user.get("id"), "userType": invitation.get("invitedUserType", "Guest"),
-                            "externalUserState": invitation.get("status")}
+    before any new POST, so a second email is never sent for an invitation Graph already applied. A failure after
+    a lost answer is raised as ambiguous whatever its own kind (a later 503, a failed lookup): this call may have
+    invited, so the claim on the address is kept until it expires (shared/claims.py) and the next taker looks up
+    first, instead of being freed for an immediate second POST."""
+    uncertain = False
+    try:
+        body = invitation_body(request, settings)
+        for attempt in range(1, INVITE_ATTEMPTS + 1):
+            try:
+                invitation = graph.invite(body, budget, request_id)
+            except GraphError as error:
+                uncertain = uncertain or error.ambiguous
+                if not error.ambiguous or attempt == INVITE_ATTEMPTS:
+                    raise
+                user = _find_user(graph, request.email, budget, request_id)
+                if user is not None and not request.resend_invitation:
+                    return None, user  # applied after all: answer as for an existing user (no second email)
+                if user is not None:
+                    raise  # a resend whose fate is unknown: do not risk a third email; the caller may retry
+                delay = graph.backoff(attempt)
+                if delay > budget.remaining():
+                    raise
+                graph.sleep(delay)
+                continue
+            invited_user = invitation.get("invitedUser") or {}
+            return invitation, {"id": invited_user.get("id"), "userType": invitation.get("invitedUserType", "Guest"),
+                                "externalUserState": invitation.get("status")}
+    except GraphError as error:
+        error.ambiguous = error.ambiguous or uncertain
+        raise
     raise AssertionError("unreachable")

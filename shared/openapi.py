@@ -76,8 +76,10 @@ PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
             "blockedBy): an operator must act.",
             ("graph-permission-missing", "invitations-blocked", "graph-refused", "credential-refused")),
     "503": ("Microsoft Graph, the identity platform or the app's storage is unavailable, the app is misconfigured, "
-            "or a new guest is not yet visible to set sponsors on; retry after Retry-After.",
-            ("graph-unavailable", "identity-unavailable", "not-configured", "replication-lag", "storage-unavailable")),
+            "another request is inviting the same person right now, or a new guest is not yet visible to set "
+            "sponsors on; retry after Retry-After.",
+            ("graph-unavailable", "identity-unavailable", "not-configured", "replication-lag", "storage-unavailable",
+             "invitation-in-progress")),
 }
 # The status operation's own problems (GET /invitations/{requestId}).
 STATUS_PROBLEMS = ("invitation-not-found", "status-link-invalid")

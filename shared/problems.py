@@ -88,6 +88,12 @@ def not_configured(setting_problems: dict[str, str]) -> Problem:
                    extensions={"settings": [{"name": k, "message": v} for k, v in setting_problems.items()]})
 
 
+def invitation_in_progress(retry_after: int) -> Problem:
+    return Problem(503, "invitation-in-progress", "Another request is inviting this person",
+                   "A request for the same address holds its claim and has not answered yet; retry after the "
+                   "Retry-After delay to get its outcome.", retry_after=retry_after)
+
+
 def internal_error() -> Problem:
     return Problem(500, "internal-error", "Unexpected error",
                    "The app failed unexpectedly; the error is logged under this requestId.")

@@ -29,6 +29,7 @@ SETTING_NAMES = (
     "ALLOWED_GROUP_IDS", "ALLOWED_EMAIL_DOMAINS", "BLOCKED_EMAIL_DOMAINS", "ALLOW_MEMBER_USERS",
     "ALLOWED_REDIRECT_HOSTS", "LOG_PII",
     "AzureWebJobsStorage",
+    "INVITE_CLAIM_SECONDS",
     # Optional; the SharePoint list webhooks check them where they are used (shared/sharepoint/config.py).
     "SHAREPOINT_SITE_URL", "SHAREPOINT_LIST_ID", "SHAREPOINT_CLIENT_STATE", "SHAREPOINT_NOTIFICATION_URL",
     # Guest lifecycle (docs/lifecycle.md): access periods, reminders, sponsors, offboarding; all optional.
@@ -82,6 +83,8 @@ class Settings:
     # MY_APPS_HOSTS.
     allowed_redirect_hosts: tuple[str, ...] = ()
     log_pii: bool = False
+    # How long a claim on an address holds off other invitations of it (shared/claims.py explains the default).
+    invite_claim_seconds: int = 180
     # SharePoint list webhooks: optional; shared/sharepoint/config.py says which feature needs which.
     sharepoint_site_url: str | None = None
     sharepoint_list_id: str | None = None
@@ -133,6 +136,7 @@ class Settings:
             allowed_redirect_hosts=(reader.domains("ALLOWED_REDIRECT_HOSTS")
                                     or (urlsplit(invite_redirect_url).hostname or "", *MY_APPS_HOSTS)),
             log_pii=reader.boolean("LOG_PII", default=False),
+            invite_claim_seconds=reader.integer("INVITE_CLAIM_SECONDS", default=180, low=1, high=3600),
             sharepoint_site_url=sharepoint.valid(sharepoint.optional_https_url, "SHAREPOINT_SITE_URL"),
             sharepoint_list_id=sharepoint.valid(sharepoint.guid, "SHAREPOINT_LIST_ID"),
             sharepoint_client_state=sharepoint.text("SHAREPOINT_CLIENT_STATE"),
@@ -251,6 +255,15 @@ class _Reader:
             return False
         self.fail(name, "is not a boolean (true or false)")
         return default
+
+    def integer(self, name: str, *, default: int, low: int, high: int) -> int:
+        value = self.text(name)
+        if value is None:
+            return default
+        if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+            self.fail(name, f"is not a whole number of seconds from {low} to {high}")
+            return default
+        return int(value)
 
     def days(self, name: str, *, minimum: int) -> int | None:
         """A whole number of days, or None when unset."""

@@ -1,5 +1,6 @@
-"""The doctor's storage checks: each queue of the contract reachable (read-only: properties, never created), and
-the recorded evidence of invitations blocked by tenant policy (the newest ``guest-invitations-poison`` messages).
+"""The doctor's storage checks: each queue of the contract reachable (read-only: properties, never created), the
+claim table readable, and the recorded evidence of invitations blocked by tenant policy (the newest
+``guest-invitations-poison`` messages).
 
 No check sends an invitation to find out whether invitations work: Graph has no dry run for ``POST /invitations``,
 and reading the tenant's guest invite setting (``GET /policies/authorizationPolicy``, ``allowInvitesFrom``) needs
@@ -71,7 +72,40 @@ def queue_checks(environ: Mapping[str, str], settings: Settings | None) -> list[
         checks.append(invitation_policy_check(service.get_queue_client(INVITATION_POISON)))
     else:
         checks.append(Check("invitation policy", Status.SKIPPED, f"{INVITATION_POISON} cannot be read"))
+    checks.append(claim_table_check(environ, target))
     return checks
+
+
+def claim_table_check(environ: Mapping[str, str], target: StorageTarget) -> Check:
+    """The claim table (shared/claims.py) readable: one query for a key no claim has (read-only). Every new guest's
+    invitation takes a claim there, so a refusal (403: the identity lacks Storage Table Data Contributor) would
+    answer every one of them 503 storage-unavailable. A table not created yet is fine: the first claim creates it."""
+    from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+
+    from .claims import TABLE
+    from .storage import table_service
+
+    name = f"table {TABLE}"
+    try:
+        table = table_service(environ, **CLIENT_OPTIONS).get_table_client(TABLE)
+        next(iter(table.query_entities("PartitionKey eq 'doctor'", results_per_page=1).by_page()), None)
+    except SettingsError as error:
+        setting, message = next(iter(error.problems.items()))
+        return Check(name, Status.MISSING, f"{setting}: {message}", "Set the table endpoint (infra/ sets it).")
+    except ResourceNotFoundError:
+        return Check(name, Status.OK, "not created yet: the first invitation of a new guest creates it")
+    except HttpResponseError as error:
+        code = error.error_code or error.reason
+        if error.status_code == 403:
+            return Check(name, Status.ERROR, f"refused (403 {code}): every new guest's invitation would answer 503",
+                         _role_fix(target, code).replace("Storage Queue Data Contributor",
+                                                         "Storage Table Data Contributor"))
+        return Check(name, Status.ERROR, f"storage answered {error.status_code} {code}",
+                     "Check the storage account and try again.")
+    except AzureError as error:
+        return Check(name, Status.ERROR, f"unreachable: {type(error).__name__}",
+                     f"Check {STORAGE_SETTING}'s table endpoint: is the account (or Azurite) reachable?")
+    return Check(name, Status.OK, "reachable (one claim per address while callers race: docs/api.md)")
 
 
 def _queue_check(service: Any, target: StorageTarget, name: str) -> Check:

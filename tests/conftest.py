@@ -159,3 +159,19 @@ def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     if leaks:
         pytest.fail("a secret (token, client secret, certificate password or identity header) was logged by: "
                     + "; ".join(leaks), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_claims_from_earlier_tests(request: pytest.FixtureRequest) -> None:
+    """Each test has its own simulated tenant, but Azurite lives for the session: a claim an earlier test recorded
+    (shared/claims.py: a userId, trusted for minutes) would answer for a person this test's tenant never had. The
+    table is made again, empty, as infra creates it before the app runs."""
+    if "azurite" not in request.fixturenames:
+        return
+    from azure.data.tables import TableServiceClient
+
+    from shared.claims import TABLE
+
+    service = TableServiceClient.from_connection_string(request.getfixturevalue("azurite"))
+    service.delete_table(TABLE)
+    service.create_table(TABLE)

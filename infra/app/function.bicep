@@ -159,6 +159,12 @@ var contractSettings = [
     value: logPii
   }
   {
+    // How long a claim on an address holds off other invitations of it (shared/claims.py, docs/api.md): longer
+    // than the longest invitation flow (bulk's 120 s budget plus one request's timeouts).
+    name: 'INVITE_CLAIM_SECONDS'
+    value: '180'
+  }
+  {
     name: 'SHAREPOINT_SITE_URL'
     value: sharepointSiteUrl
   }

@@ -18,8 +18,8 @@ param poisonQueueNames array = []
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 // Storage Queue Data Contributor: queue triggers read/delete, queue outputs and poison handling write.
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
-// Storage Table Data Contributor: the SharePoint worker's state table (sharepointstate) and the invitations' status
-// records with the status-link key (invitationstatus).
+// Storage Table Data Contributor: the SharePoint worker's state table (sharepointstate), the invitations' status
+// records with the status-link key (invitationstatus) and the claim per address (inviteclaims).
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 // Monitoring Metrics Publisher: ingestion into an Application Insights resource with local auth disabled.
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'

@@ -164,7 +164,7 @@ def test_queues_and_table_match_the_architecture_and_the_bindings() -> None:
     assert "sharepoint-notifications" in bound, "the blueprint's bindings are read too"
     assert bound <= set(queues), "every queue a binding uses is created by the template"
     tables = string_array(MAIN.read_text(encoding="utf-8"), "tableNames")
-    assert tables == ["sharepointstate", "guestgrants", "invitationstatus"]
+    assert tables == ["sharepointstate", "guestgrants", "invitationstatus", "inviteclaims"]
     for table in tables:
         assert f"`{table}`" in architecture, f"docs/architecture.md names the table {table}"
 
