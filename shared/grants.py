@@ -23,8 +23,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import threading
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +31,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from . import storage
 from .grant_events import add_status_recorder, record_status, remove_status_recorder
 from .wire import parse_utc, utc_text
 
@@ -117,23 +116,12 @@ class GuestRecord:
     etag: str | None = None
 
 
-# Table clients whose table is known to exist (clients are per process; a store is made per invocation).
-_created: weakref.WeakSet[TableClient] = weakref.WeakSet()
-_created_lock = threading.Lock()
-
-
 class GrantStore:
     def __init__(self, table: TableClient) -> None:
         self.table = table
 
     def ensure_table(self) -> None:
-        with _created_lock:
-            if self.table in _created:
-                return
-        with contextlib.suppress(ResourceExistsError):
-            self.table.create_table()
-        with _created_lock:
-            _created.add(self.table)
+        storage.ensure_table(self.table)
 
     # ---- reading ----------------------------------------------------------------------------------------------
     def get(self, user_id: str, group_id: str) -> Grant | None:

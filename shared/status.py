@@ -20,8 +20,6 @@ import base64
 import contextlib
 import datetime as dt
 import secrets
-import threading
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,8 +42,6 @@ MAX_TEXT = 500  # Graph's messages are short; anything stored from an answer is 
 QUEUED, ADDED, ALREADY_MEMBER, FAILED = "queued", "added", "already_member", "failed"
 FINAL = frozenset({ADDED, ALREADY_MEMBER, FAILED})
 
-_created: weakref.WeakSet[Any] = weakref.WeakSet()  # tables this process made sure exist
-_created_lock = threading.Lock()
 
 
 @dataclass
@@ -117,15 +113,7 @@ class StatusStore:
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
 
     def _ensure_table(self) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        with _created_lock:
-            if self.table in _created:
-                return
-        with contextlib.suppress(ResourceExistsError):
-            self.table.create_table()
-        with _created_lock:
-            _created.add(self.table)
+        storage.ensure_table(self.table)
 
     def _stamp(self) -> tuple[str, dt.datetime]:
         now = self._now()

@@ -16,7 +16,10 @@ Every direct SDK use of the storage account goes through this module.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -118,6 +121,25 @@ def _credential(target: StorageTarget) -> Any:
 def _setting(environ: Mapping[str, str], suffix: str) -> str | None:
     value = (environ.get(f"{STORAGE_SETTING}__{suffix}") or "").strip()
     return value or None
+
+
+# Table clients whose table is known to exist. The clients are per process (_cached_client) and the stores built on
+# them per invocation, so this spares each invocation a Create Table request (answered 409 once the table exists).
+_tables_made: weakref.WeakSet[Any] = weakref.WeakSet()
+_tables_lock = threading.Lock()
+
+
+def ensure_table(table: Any) -> None:
+    """Create the table behind ``table`` (a TableClient) once per client; a table that exists already is fine."""
+    from azure.core.exceptions import ResourceExistsError
+
+    with _tables_lock:
+        if table in _tables_made:
+            return
+    with contextlib.suppress(ResourceExistsError):
+        table.create_table()
+    with _tables_lock:
+        _tables_made.add(table)
 
 
 def table_client(table: str, ctx: Any = None) -> Any:

@@ -4,10 +4,7 @@ membership progress (which groups are done or failed), from which the last group
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +12,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from .. import storage
 from ..wire import utc_now
 
 TABLE = "sharepointstate"
@@ -36,24 +34,12 @@ class MembershipProgress:
         return set(self.groups) <= set(self.done) | set(self.failed)
 
 
-# Table clients whose table is known to exist. The clients are per process (shared/sharepoint/storage.py) and a
-# SharePointState is made per invocation, so this is what spares each invocation a Create Table request (a 409).
-_created: weakref.WeakSet[TableClient] = weakref.WeakSet()
-_created_lock = threading.Lock()
-
-
 class SharePointState:
     def __init__(self, table: TableClient) -> None:
         self.table = table
 
     def _ensure_table(self) -> None:
-        with _created_lock:
-            if self.table in _created:
-                return
-        with contextlib.suppress(ResourceExistsError):
-            self.table.create_table()
-        with _created_lock:
-            _created.add(self.table)
+        storage.ensure_table(self.table)
 
     def _get(self, partition: str, row: str) -> Any:
         self._ensure_table()
