@@ -159,17 +159,21 @@ class GrantStore:
     # ---- writing (each with the ETag read: GrantConflict when someone else wrote first) --------------------------
     def save(self, grant: Grant) -> Grant:
         self.ensure_table()
-        entity = grant.to_entity()
+        grant.etag = self._write(grant.to_entity(), grant.etag, f"grant {grant.user_id}/{grant.group_id}")
+        return grant
+
+    def _write(self, entity: dict[str, Any], etag: str | None, what: str) -> str:
+        """Create the entity (no ``etag``: it must not exist yet) or replace it only if unchanged since read; the new
+        ETag. Anyone else's write in between is a GrantConflict: the caller reads again and decides again."""
         try:
-            if grant.etag is None:
+            if etag is None:
                 metadata = self.table.create_entity(entity)
             else:
-                metadata = self.table.update_entity(entity, mode=UpdateMode.REPLACE, etag=grant.etag,
+                metadata = self.table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
                                                     match_condition=MatchConditions.IfNotModified)
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as error:
-            raise GrantConflict(f"grant {grant.user_id}/{grant.group_id} changed meanwhile") from error
-        grant.etag = metadata["etag"]
-        return grant
+            raise GrantConflict(f"{what} changed meanwhile") from error
+        return metadata["etag"]
 
     def delete(self, grant: Grant) -> None:
         with contextlib.suppress(ResourceNotFoundError):
@@ -207,15 +211,7 @@ class GrantStore:
         entity = {"PartitionKey": record.user_id, "RowKey": GUEST_ROW, "InvitedByApp": record.invited_by_app,
                   "LastEndedAt": record.last_ended_at or "", "OffboardedAt": record.offboarded_at or "",
                   "OffboardAction": record.offboard_action or ""}
-        try:
-            if record.etag is None:
-                metadata = self.table.create_entity(entity)
-            else:
-                metadata = self.table.update_entity(entity, mode=UpdateMode.REPLACE, etag=record.etag,
-                                                    match_condition=MatchConditions.IfNotModified)
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as error:
-            raise GrantConflict(f"guest record {record.user_id} changed meanwhile") from error
-        record.etag = metadata["etag"]
+        record.etag = self._write(entity, record.etag, f"guest record {record.user_id}")
         return record
 
     def update_guest(self, user_id: str, change: Callable[[GuestRecord], GuestRecord | None]) -> None:
