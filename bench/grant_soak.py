@@ -112,7 +112,7 @@ def run_grant_soak(sim: Simulator, connection_string: str, config: GrantSoakConf
     TableServiceClient.from_connection_string(connection_string).delete_table(grants_module.TABLE)
     saved = dict(os.environ)
     os.environ.update(app_settings(sim, ALLOWED_GROUP_IDS=",".join(groups), AzureWebJobsStorage=connection_string))
-    timing = replace(simulated_timing(sim), wall=sim.clock.now, graph_read_timeout=SOAK_READ_TIMEOUT)
+    timing = replace(simulated_timing(sim), graph_read_timeout=SOAK_READ_TIMEOUT)
     runtime.reset(timing=timing)
     events: collections.Counter[tuple[str, str, str]] = collections.Counter()
 

@@ -39,7 +39,7 @@ def app_settings(sim: Simulator, **overrides: str) -> dict[str, str]:
 
 def simulated_timing(sim: Simulator) -> runtime.Timing:
     """The app's waits (Retry-After, backoff, replication lag) move the simulator's clock instead of real time."""
-    return runtime.Timing(sleep=sim.clock.advance, clock=sim.clock.now)
+    return runtime.Timing(sleep=sim.clock.advance, clock=sim.clock.now, wall=sim.clock.now)
 
 
 @dataclass

@@ -45,7 +45,8 @@ POOL_SIZE_SETTING = "GRAPH_CONNECTION_POOL_SIZE"
 # The queue extension's defaults when host.json leaves them out (azure-docs functions-bindings-storage-queue,
 # host.json: batchSize 16; newBatchThreshold batchSize / 2 per core, taken here for one core).
 DEFAULT_BATCH_SIZE = 16
-USER_FIELDS = ("id", "displayName", "mail", "userPrincipalName", "userType", "externalUserState", "otherMails")
+USER_FIELDS = ("id", "displayName", "mail", "userPrincipalName", "userType", "externalUserState", "otherMails",
+               "createdDateTime")
 # What the membership worker reads before a write: who the user is (guest or member) and their addresses (policy).
 MEMBERSHIP_USER_FIELDS = ("id", "userType", "mail", "otherMails", "userPrincipalName")
 

@@ -18,6 +18,7 @@ from . import app_context
 from .access import access_until
 from .failures import Verdict, judge
 from .graph import GraphClient
+from .lag import new_to_writes
 from .logging_setup import log_event
 from .onboarding import Onboarded, onboard
 from .policy import check_policy
@@ -39,6 +40,9 @@ class Admitted:
     person: Onboarded
     log_pii: bool = False
     until: dt.datetime | None = None  # the end of the group access (shared.access), None for no end
+    # When the person became new to the directory: invited by this request, or found but created moments ago
+    # (shared.lag.new_to_writes); None for anyone else. Their memberships wait the learned replication delay.
+    invited_at: dt.datetime | None = None
 
     def membership_messages(self, source: dict[str, Any] | None = None) -> list[str]:
         """One group-memberships message per group (``source``: the producer's object, given back in the outcome).
@@ -103,7 +107,9 @@ def admit(request: InvitationRequest, request_id: str, settings: Callable[[], Se
             # a bug: logged whole here, once for every door; each door answers with the requestId
             log_event("intake.bug", level=logging.ERROR, requestId=request_id, exc_info=True)
         return Refused(request_id, verdict, request, log_pii)
-    return Admitted(request, request_id, person, log_pii, until)
+    moment = now()
+    new_at = moment if person.invited else new_to_writes(person.created_at, moment)
+    return Admitted(request, request_id, person, log_pii, until, new_at)
 
 
 def _membership(admitted: Admitted, group_id: str, source: dict[str, Any] | None) -> dict[str, Any]:
@@ -113,8 +119,9 @@ def _membership(admitted: Admitted, group_id: str, source: dict[str, Any] | None
         message["accessUntil"] = utc_text(admitted.until)
         if admitted.person.invited:  # offboarding acts only on guests this app invited (docs/lifecycle.md)
             message["invitedByApp"] = True
-    if admitted.person.invited:  # invited just now: the worker waits the learned replication delay (shared.lag)
-        message["newGuest"] = True
+    if admitted.invited_at is not None:  # new to the directory: the worker waits the learned delay (shared.lag),
+        message["newGuest"] = True      # measured from this moment, whenever it runs
+        message["invitedAt"] = utc_text(admitted.invited_at, milliseconds=True)
     if source is not None:
         message["source"] = source
     return message

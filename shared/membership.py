@@ -10,9 +10,10 @@
   with a visibility delay: the wait Graph asked for, or the lag backoff (2, 4, 8 … s). The message counts its
   tries (``attempts``) and the invocation succeeds: no failed execution, no exception record. After
   maxDequeueCount tries in all it is poisoned with the reason.
-- A NEW guest's first message (``newGuest``, written by the intake pipeline) is first put back with the delay this
-  process learned from the lag it observed (shared.lag), without a directory write; the try after it teaches the
-  delay.
+- A NEW guest's first message (``newGuest``, written by the intake pipeline with ``invitedAt``) is held, put back
+  without a directory write, until the guest is as old as the delay this process learned from the lag it observed
+  (shared.lag); a held copy that comes back while the delay has grown meanwhile is held again for the difference.
+  The first write after a hold teaches the delay.
 - Any other retry verdict is a fault: :class:`RetryLater` is raised, so the host delivers the message again after
   host.json's visibilityTimeout; on the last delivery → poison with the reason instead; give up (a missing
   permission, the group's 404, an unreadable message, a group outside ALLOWED_GROUP_IDS) → poison at once.
@@ -40,6 +41,7 @@ from . import app_context, storage
 from .app_context import QUEUE_BUDGET_SECONDS, AppContext
 from .failures import RetryLater, Verdict, group_kind_problem, judge, judge_membership, missing_permission
 from .graph import MEMBERSHIP_USER_FIELDS, CallBudget, GraphClient, GraphError
+from .lag import MIN_HOLD_SECONDS
 from .logging_setup import log_event
 from .policy import check_member_policy
 from .problems import FieldError, Problem, policy_refused, problem_text
@@ -50,6 +52,7 @@ from .wire import MEMBERSHIP_QUEUE, parse_utc, poison_message, read_queue_body, 
 # The message members this worker adds when it puts a message back (removed again from a poison message, so that
 # requeueing it from the poison queue starts afresh).
 ATTEMPTS, FIRST_DELAY = "attempts", "firstDelay"
+INVITED_AT = "invitedAt"  # when the intake pipeline invited the new guest (kept in a poison message: still true)
 MAX_VISIBILITY_SECONDS = 7 * 86400 - 1  # Azure Queue storage: a visibility timeout is less than 7 days
 
 __all__ = ["MembershipOutcome", "MembershipResult", "RetryLater", "decode_message", "process_membership"]
@@ -86,12 +89,14 @@ def process_membership(body: bytes | str, dequeue_count: int | None,
     attempts = earlier + (dequeue_count or 1)
     if problem is not None:  # an unreadable message's source is not trusted either: no hook sees it
         return _finish(ctx, _outcome("poisoned", fields, message, problem, attempts), started, hooks=False)
-    learning = earlier == 0 and FIRST_DELAY in fields  # the first directory write after the learned delay
-    if fields.get("newGuest") is True and earlier == 0 and FIRST_DELAY not in fields:
-        delay = ctx.first_delay.seconds
-        _put_back(ctx, message, 0, delay, {FIRST_DELAY: round(delay, 1)})
-        log_event("membership.deferred", log_pii=_log_pii(ctx), **_ids(fields), delaySeconds=round(delay, 1))
-        return MembershipResult(_outcome("waiting", fields, message, None, 0))
+    new_guest_first = fields.get("newGuest") is True and earlier == 0
+    if new_guest_first:  # hold the message until the guest is as old as the learned delay (shared.lag)
+        held = _hold(ctx, message, fields)
+        if held is not None:
+            return held
+    # The first write of a new guest teaches the delay: meeting the lag always (the guest was at least as old as the
+    # delay: it is too short); finding the guest only after a hold (at an age past the delay it says little).
+    learning = new_guest_first and FIRST_DELAY in fields
     try:
         ask = _grant_ask(fields, attempts)
         store = None
@@ -106,7 +111,7 @@ def process_membership(body: bytes | str, dequeue_count: int | None,
             lifecycle.after_add(ctx, store, ask, status, ctx.utcnow())
     except Exception as failure:  # every failure becomes the policy's verdict; a bug is logged whole first
         verdict = judge_membership(failure, fields["groupId"])
-        if learning and verdict.lag:
+        if new_guest_first and verdict.lag:
             ctx.first_delay.observed(lagged=True)
         verdict = verdict.final(attempts, ctx.max_dequeue_count())
         bug = verdict.problem is not None and verdict.problem.kind == "internal-error"
@@ -128,6 +133,23 @@ def process_membership(body: bytes | str, dequeue_count: int | None,
     return _finish(ctx, _outcome(status, fields, message, None, attempts), started)
 
 
+def _hold(ctx: AppContext, message: dict[str, Any], fields: dict[str, Any]) -> MembershipResult | None:
+    """Put a new guest's message back for what is left of the learned delay since its invitation (no directory
+    write), or None to write now. A message without a readable ``invitedAt`` (another producer) is taken as
+    invited now, and the copy carries that time, so a hold is measured once from one moment."""
+    now = ctx.utcnow()
+    invited_at = parse_utc(fields.get(INVITED_AT)) or now
+    wait = ctx.first_delay.remaining(invited_at, now)
+    if wait <= 0 or (FIRST_DELAY in fields and wait < MIN_HOLD_SECONDS):
+        return None
+    delay = ctx.first_delay.seconds
+    _put_back(ctx, message, 0, wait, {FIRST_DELAY: round(delay, 1),
+                                       INVITED_AT: utc_text(min(invited_at, now), milliseconds=True)})
+    log_event("membership.deferred", log_pii=_log_pii(ctx), **_ids(fields), delaySeconds=wait,
+              learnedDelaySeconds=round(delay, 1), again=FIRST_DELAY in fields)
+    return MembershipResult(_outcome("waiting", fields, message, None, 0))
+
+
 def earlier_attempts(fields: dict[str, Any]) -> int:
     """The tries a message already had before it was put back (its ``attempts``; anything else counts as 0)."""
     value = fields.get(ATTEMPTS)
@@ -140,8 +162,9 @@ def _wait(ctx: AppContext, verdict: Verdict, message: Any, fields: dict[str, Any
           attempts: int, started: float) -> MembershipResult:
     """Put the message back with the wait the verdict asks for; the invocation then succeeds."""
     assert verdict.problem is not None
-    # A new guest still not visible waits at least the (just grown) learned delay rather than the short backoff.
-    estimate = ctx.first_delay.seconds if fields.get("newGuest") is True else 0.0
+    # A guest still not visible (lag: a new object, whoever invited it) waits at least the (just grown) learned
+    # delay and its own age rather than the short backoff (shared.lag); the estimate counts for lag verdicts only.
+    estimate = ctx.first_delay.after_lag(parse_utc(fields.get(INVITED_AT)), ctx.utcnow())
     delay = verdict.wait_seconds(attempts, estimate)
     _put_back(ctx, message, attempts, delay, {})
     due = utc_text(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay))

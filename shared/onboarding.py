@@ -7,6 +7,7 @@ call failed and which permission it needs. The result is plain data: each door r
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from .failures import problem_for
 from .graph import CallBudget, GraphClient, GraphError
 from .requests_model import InvitationRequest
 from .settings import Settings
+from .wire import parse_utc
 
 INVITE_ATTEMPTS = 3  # POSTs of one invitation whose answers were lost, each after a fresh lookup
 PENDING = "PendingAcceptance"
@@ -30,6 +32,7 @@ class Onboarded:
     user_type: str | None
     invitation_status: str | None
     redeem_url: str | None
+    created_at: dt.datetime | None = None  # the user's createdDateTime, when the lookup found them
 
 
 def onboard(request: InvitationRequest, request_id: str, settings: Settings, graph: GraphClient,
@@ -57,7 +60,8 @@ def onboard(request: InvitationRequest, request_id: str, settings: Settings, gra
         raise problem_for(error, operation) from error
     invitation = invitation or {}
     return Onboarded(user["id"], bool(invitation), user.get("userType") or invitation.get("invitedUserType"),
-                     invitation.get("status") or user.get("externalUserState"), invitation.get("inviteRedeemUrl"))
+                     invitation.get("status") or user.get("externalUserState"), invitation.get("inviteRedeemUrl"),
+                     parse_utc(user.get("createdDateTime")))
 
 
 def _should_resend(request: InvitationRequest, user: dict) -> bool:

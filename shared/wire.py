@@ -159,7 +159,10 @@ def utc_now() -> str:
     return utc_text(dt.datetime.now(dt.UTC))
 
 
-def utc_text(moment: dt.datetime) -> str:
+def utc_text(moment: dt.datetime, *, milliseconds: bool = False) -> str:
+    """ISO 8601 UTC with a Z, to the second (or to the millisecond: a time an age is measured from)."""
+    if milliseconds:
+        return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -85,7 +85,8 @@ def _claimed(fields: dict[str, Any]) -> bool:
 
 def _process(ctx: RowContext, item_id: str, fields: dict[str, Any], etag: str | None) -> str:
     request_id = f"sharepoint-{ctx.list_id}-{item_id}"
-    result = intake(row_request(fields), request_id, lambda: ctx.settings, lambda: ctx.graph, FLOW_BUDGET_SECONDS)
+    result = intake(row_request(fields), request_id, lambda: ctx.settings, lambda: ctx.graph, FLOW_BUDGET_SECONDS,
+                    app_context.current().utcnow)  # the same clock as every door (access periods, invitedAt)
     if isinstance(result, Refused):
         if result.verdict.retry:  # worth another try: give the claim back; the notification is delivered again
             _release(ctx, item_id, etag)

@@ -5,6 +5,7 @@ Handlers in responses.py parse and render; everything that decides lives here, u
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import uuid
@@ -50,6 +51,11 @@ ACCEPTED_GUEST_ID = "2c6f1dab-0000-4000-8000-000000000003"
 PENDING_GUEST_MAIL = "adele@fabrikam.com"
 ACCEPTED_GUEST_MAIL = "lee@northwind.example"
 BLOCKED_DOMAIN = "blocked.example"
+SEEDED_AGE_SECONDS = 400 * 86400  # a seeded user was created long before any test
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -132,6 +138,9 @@ class GraphBackend:
                 "creationType": creation_type, "givenName": None, "surname": None, "jobTitle": None,
                 "mobilePhone": None, "officeLocation": None, "preferredLanguage": None, "businessPhones": [],
                 "mailNickname": mail.split("@")[0], "accountEnabled": True,
+                # Graph's createdDateTime (whole seconds, UTC): an invited user's is the invitation; a seeded one
+                # is given a date long past, as a tenant's existing users have.
+                "createdDateTime": _iso(self.sim.clock.now() - (0.0 if not replicated else SEEDED_AGE_SECONDS)),
             }
             if user_id in self.users:
                 self.index.remove(self.users[user_id])

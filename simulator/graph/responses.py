@@ -20,7 +20,7 @@ USER_DEFAULT = ("businessPhones", "displayName", "givenName", "jobTitle", "mail"
                 "preferredLanguage", "surname", "userPrincipalName", "id")
 USER_SELECTABLE = {name.lower(): name for name in (*USER_DEFAULT, "otherMails", "proxyAddresses", "userType",
                                                    "externalUserState", "creationType", "mailNickname",
-                                                   "accountEnabled")}
+                                                   "accountEnabled", "createdDateTime")}
 GRAPH_HOSTS = ("graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn")
 MAX_BIND = 20  # members@odata.bind: "up to 20 members" per request (MGDC api/group-update.md)
 

@@ -55,7 +55,7 @@ class AppHarness:
         """Environment for one credential mode ('secret', 'pem', 'pfx', 'system', 'user'), then a fresh context."""
         self.simulated = simulated_waits
         if simulated_waits:  # the app's waits move the simulator's clock: minutes of replication lag in no time
-            timing = runtime.Timing(sleep=self._simulated_sleep, clock=self.sim.clock.now,
+            timing = runtime.Timing(sleep=self._simulated_sleep, clock=self.sim.clock.now, wall=self.sim.clock.now,
                                     queue_delay=self._simulated_queue_delay)
         else:
             timing = runtime.Timing(sleep=self._real_sleep, queue_delay=self._real_queue_delay)

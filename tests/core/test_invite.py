@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
+from shared.wire import parse_utc
 from simulator.graph.models import (
     ACCEPTED_GUEST_ID,
     ACCEPTED_GUEST_MAIL,
@@ -33,10 +35,13 @@ def test_a_new_guest_is_invited_once_and_queued_for_each_group(app):
     assert body["groups"] == [{"groupId": PARTNERS_GROUP_ID, "status": "queued"},
                               {"groupId": FALCON_GROUP_ID, "status": "queued"}]
     assert app.sim.graph.emails_to("alice@fabrikam.com") == 1  # sendInvitationMessage defaults to true
+    invited_at = {parse_utc(message.pop("invitedAt")) for message in answer.messages}
     assert answer.messages == [
         {"userId": user["id"], "groupId": group, "email": "alice@fabrikam.com", "requestId": body["requestId"],
          "newGuest": True}  # invited just now: the worker waits the learned replication delay first
         for group in (PARTNERS_GROUP_ID, FALCON_GROUP_ID)]
+    (moment,) = invited_at  # one moment for the person, to the millisecond: the guest's age is measured from it
+    assert abs((dt.datetime.now(dt.UTC) - moment).total_seconds()) < 60 and moment.microsecond % 1000 == 0
     assert answer.headers["x-request-id"] == body["requestId"]
 
 
@@ -184,3 +189,25 @@ def test_a_missing_read_permission_is_a_502_naming_it(app):
     answer = app.invite({"email": "rita@fabrikam.com"})
     assert answer.status == 502 and answer.body["requiredPermission"] == "User.Read.All"
     assert invitations_posted(app) == 0
+
+
+def test_a_retry_moments_after_the_invitation_marks_the_memberships_new_from_the_users_creation(app):
+    # A caller's retry after a lost 201 (or another door's request) finds the guest readable, while directory writes
+    # may not see them yet: its messages wait the learned delay too, measured from the user's createdDateTime.
+    app.configure(simulated_waits=True)  # the app's clock is the simulator's
+    first = app.invite({"email": "alice@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
+    app.sim.clock.advance(30)
+    again = app.invite({"email": "alice@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
+    assert again.status == 200 and again.body["invited"] is False and invitations_posted(app) == 1
+    (message,) = again.messages
+    created = parse_utc(app.sim.graph.user_by_mail("alice@fabrikam.com")["createdDateTime"])
+    assert message["newGuest"] is True and parse_utc(message["invitedAt"]) == created
+    assert parse_utc(first.messages[0]["invitedAt"]) - created < dt.timedelta(seconds=2)
+    app.sim.clock.advance(120)  # two minutes later the guest is an existing user like any other
+    (later,) = app.invite({"email": "alice@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]}).messages
+    assert "newGuest" not in later and "invitedAt" not in later
+
+
+def test_a_long_existing_guest_is_not_new(app):
+    (message,) = app.invite({"email": "adele@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]}).messages
+    assert "newGuest" not in message and "invitedAt" not in message

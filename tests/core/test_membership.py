@@ -9,6 +9,7 @@ import pytest
 
 from shared import app_context, runtime
 from shared.membership import RetryLater
+from shared.wire import parse_utc
 from simulator.graph.models import (
     ACCEPTED_GUEST_ID,
     DYNAMIC_GROUP_ID,
@@ -50,9 +51,10 @@ def test_an_invited_guest_ends_up_in_every_group_through_the_queue(app):
     app.configure(simulated_waits=True)
     groups = [PARTNERS_GROUP_ID, app.sim.graph.add_group("Extra")["id"]]
     answer = app.invite({"email": "alice@fabrikam.com", "groupIds": groups})
-    for queued in answer.messages:
-        assert queued["newGuest"] is True
-        assert app.deliver_until_settled(queued) == (2, None)  # put back once with the learned delay, then added
+    assert all(queued["newGuest"] is True and "invitedAt" in queued for queued in answer.messages)
+    # The first message is held once for the learned delay, then added; the second comes after that hold (the
+    # simulated clock moved by it): the guest is already as old as the delay, so it is added at once.
+    assert [app.deliver_until_settled(queued) for queued in answer.messages] == [(2, None), (1, None)]
     assert all(answer.body["userId"] in app.sim.graph.members_of(group) for group in groups)
 
 
@@ -77,7 +79,49 @@ def test_the_first_delay_grows_while_it_meets_the_lag_and_shrinks_when_it_does_n
     app.sim.replication_lag = 0
     second = app.invite({"email": "bob@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
     app.deliver_until_settled(second.messages[0])
-    assert ctx.first_delay.seconds == 9.5  # found at once: shrunk by 5%
+    assert ctx.first_delay.seconds == 9.8  # found at once: shrunk by 2%
+
+
+def test_a_held_message_is_held_again_when_the_delay_grew_meanwhile_without_a_directory_write(app):
+    # Issue 17 #2: the lessons of the messages ahead reach the messages already held with a shorter delay.
+    app.configure(simulated_waits=True)
+    answer = app.invite({"email": "alice@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
+    assert app.deliver(answer.messages[0]) is None
+    (held,) = app.put_back()
+    assert held["firstDelay"] == 5.0 and held["invitedAt"] == answer.messages[0]["invitedAt"]
+    ctx = app_context.current()
+    ctx.first_delay.observed(lagged=True)  # other guests' first writes met the lag meanwhile: 5 -> 10 -> 20 s
+    ctx.first_delay.observed(lagged=True)
+    assert app.deliver(held) is None
+    (again,) = app.put_back()
+    assert app.queue_delays == [5.0, 15.0]  # the rest of 20 s since the invitation, not 20 s more
+    assert again["firstDelay"] == 20.0 and again["invitedAt"] == held["invitedAt"] and again["attempts"] == 0
+    assert app.sim.stats.count(service="graph", path=MEMBERS) == 0
+    assert app.deliver(again) is None and app.put_back() == []
+    assert app.sim.stats.count(service="graph", path=MEMBERS) == 1
+    assert answer.body["userId"] in app.sim.graph.members_of(PARTNERS_GROUP_ID)
+
+
+def test_a_new_guest_already_older_than_the_delay_is_written_at_once(app):
+    # A backlog: the message reaches the worker after the learned delay has passed since the invitation.
+    app.configure(simulated_waits=True)
+    answer = app.invite({"email": "alice@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
+    app.sim.clock.advance(6)
+    assert app.deliver(answer.messages[0]) is None and app.put_back() == [] and app.queue_delays == []
+    assert answer.body["userId"] in app.sim.graph.members_of(PARTNERS_GROUP_ID)
+    assert app_context.current().first_delay.seconds == 5.0  # not held: nothing learned from it
+
+
+@pytest.mark.parametrize("invited_at", ["2999-01-01T00:00:00Z", "yesterday", 17, None, "x" * 10_000])
+def test_a_new_guests_unreadable_or_future_invitation_time_is_taken_as_now(app, invited_at):
+    # Any system may write this queue: a hostile time never holds a message longer than the learned delay.
+    app.configure(simulated_waits=True)
+    answer = app.invite({"email": "alice@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
+    assert app.deliver({**answer.messages[0], "invitedAt": invited_at}) is None
+    (held,) = app.put_back()
+    assert app.queue_delays == [5.0] and parse_utc(held["invitedAt"]) <= app_context.current().utcnow()
+    assert app.deliver(held) is None and app.put_back() == []
+    assert answer.body["userId"] in app.sim.graph.members_of(PARTNERS_GROUP_ID)
 
 
 def test_a_message_of_an_existing_user_is_tried_at_once(app):
@@ -94,9 +138,10 @@ def test_replication_lag_is_ridden_out_by_putting_the_message_back_then_the_memb
     assert poison is None
     assert answer.body["userId"] in app.sim.graph.members_of(PARTNERS_GROUP_ID)
     assert 2 < deliveries <= LAST + 1
-    # the first delay (5 s), doubled (10 s) by the lag it met; then the lag backoff (2, 4, 8, 16 … s, doubling per
-    # try), never shorter than the learned delay for a new guest
-    assert app.queue_delays[0] == 5.0 and app.queue_delays[1:6] == [10, 10, 10, 16, 32]
+    # the first delay (5 s), doubled (10 s) by the lag it met; then never shorter than that learned delay nor the
+    # guest's age (invisible at age a: tried again at age 2a; ages 5, 15, 31, 63 … s: a write per doubling of age)
+    assert app.queue_delays[0] == 5.0 and app.queue_delays[1:6] == [10, 16, 32, 64, 128]
+    assert deliveries == 9  # the hold and 8 writes: 5 … 511 s met the lag, 1,022 s found the guest
     assert app.waits == []  # no waiting inside an invocation
 
 

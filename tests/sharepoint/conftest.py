@@ -46,7 +46,7 @@ class SharePointApp:
         sim.identity.grant(identity.client_id, "Sites.Selected")
         sim.sharepoint.grant(self.site, identity.client_id, ["write"], "Guest onboarding")
         # A put-back message (a wait, or a new guest's first delay) waits in simulated time: visible at once.
-        self.timing = app_context.Timing(queue_delay=self._simulated_queue_delay)
+        self.timing = app_context.Timing(queue_delay=self._simulated_queue_delay, wall=sim.clock.now)
         point_app_at(sim, monkeypatch, "user", timing=self.timing, AzureWebJobsStorage=connection_string,
                      SHAREPOINT_SITE_URL=f"{sim.url('sharepoint')}/sites/partners",
                      SHAREPOINT_CLIENT_STATE=CLIENT_STATE,

