@@ -20,6 +20,7 @@ class Onboarding:
     groups: list[str]
     http_statuses: list[int] = field(default_factory=list)
     answer: Any = None
+    problems: list[str] = field(default_factory=list)  # the problem type of each non-2xx answer, retries included
     messages: list[str] = field(default_factory=list)
     race: int | None = None  # the callers of one racing address share it
 
@@ -44,6 +45,10 @@ class SoakReport:
     refused_to_caller: list[str] = field(default_factory=list)  # final HTTP answer not 2xx (with its problem)
     http_statuses: Counter = field(default_factory=Counter)
     http_500: int = 0
+    # Answers of each problem kind (retries included), and the onboardings that met a lost invitation answer
+    # (invitation-unconfirmed: shared/onboarding.py) with how each finally ended.
+    problem_kinds: Counter = field(default_factory=Counter)
+    unconfirmed_endings: Counter = field(default_factory=Counter)
     duplicate_emails: list[str] = field(default_factory=list)
     racing_addresses: int = 0
     racers: int = 0
@@ -127,6 +132,10 @@ class SoakReport:
             f"poison reasons         {reasons}",
             f"HTTP answers           {statuses} (incl. the caller's retries); 500s: {self.http_500}; "
             f"refused after retries: {len(self.refused_to_caller)}",
+            f"lost invite answers    {self.problem_kinds['invitation-unconfirmed']} answers 503 "
+            f"invitation-unconfirmed, for {sum(self.unconfirmed_endings.values())} onboardings, ending "
+            f"{_counts(self.unconfirmed_endings)}; 503 invitation-in-progress answers: "
+            f"{self.problem_kinds['invitation-in-progress']}; all problems: {_counts(self.problem_kinds)}",
             f"invitation emails      duplicates: {len(self.duplicate_emails)} (posted by several requests: "
             f"{len(self.raced_duplicates)}; by one request after a lost answer: {len(self.replayed_duplicates)}), "
             f"new guests without one: {len(self.missing_emails)}",
@@ -182,9 +191,16 @@ def account(sim: Simulator, onboardings: list[Onboarding], queue: QueueModel, po
     return report
 
 
+def _counts(counter: Counter) -> str:
+    return ", ".join(f"{key}: {count}" for key, count in sorted(counter.items(), key=str)) or "none"
+
+
 def _account_onboarding(sim: Simulator, report: SoakReport, onboarding: Onboarding,
                         poisoned: dict[tuple[str, str], dict]) -> None:
     report.http_statuses.update(onboarding.http_statuses)
+    report.problem_kinds.update(onboarding.problems)
+    if "invitation-unconfirmed" in onboarding.problems:
+        report.unconfirmed_endings[onboarding.http_statuses[-1]] += 1
     report.http_500 += onboarding.http_statuses.count(500)
     emails = sim.graph.emails_to(onboarding.email)
     if emails > 1:

@@ -10,7 +10,8 @@ lookup found no user, and every door reaches the flow through the one intake pip
 - **Holder** (the uncontended path): ``create_entity`` (fails if the claim exists) is the ONE storage round trip
   before the POST; after the invitation, the outcome is recorded with an ETag-guarded update (a second round trip,
   after Graph answered). A failure known not to have invited anyone deletes the claim (ETag-guarded) so racers
-  need not wait for the expiry; an ambiguous one (the POST's answer was lost) leaves it to expire.
+  need not wait for the expiry; an ambiguous one (the POST's answer was lost, and the lookups after it did not
+  find the guest: shared.onboarding) leaves it to expire, and tells the caller how long that is (Retry-After).
 - **Racer** (insert refused): reads the claim. An outcome recorded -> the same answer as for an existing user (no
   POST). A live claim -> polls with backoff for at most :data:`WAIT_SECONDS`, then a transient verdict (the
   ``invitation-in-progress`` problem: HTTP 503 + Retry-After, a queue redelivery, a row given back). An expired
