@@ -137,6 +137,8 @@ def call_invite(sim: Simulator, onboarding: Onboarding) -> None:
         result = invite(body)
         onboarding.http_statuses.append(result.status)
         onboarding.answer = result.body
+        if result.status >= 400 and isinstance(result.body, dict):
+            onboarding.problems.append(str(result.body.get("type", "")).rsplit(":", 1)[-1])
         if result.status not in LOGIC_APP_RETRY_STATUSES or attempt == LOGIC_APP_RETRIES:
             onboarding.messages = result.messages
             return

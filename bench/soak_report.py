@@ -20,6 +20,7 @@ class Onboarding:
     groups: list[str]
     http_statuses: list[int] = field(default_factory=list)
     answer: Any = None
+    problems: list[str] = field(default_factory=list)  # the problem type of each non-2xx answer, retries included
     messages: list[str] = field(default_factory=list)
     race: int | None = None  # the callers of one racing address share it
 
@@ -44,6 +45,10 @@ class SoakReport:
     refused_to_caller: list[str] = field(default_factory=list)  # final HTTP answer not 2xx (with its problem)
     http_statuses: Counter = field(default_factory=Counter)
     http_500: int = 0
+    # Answers of each problem kind (retries included), and the onboardings that met a lost invitation answer
+    # (invitation-unconfirmed: shared/onboarding.py) with how each finally ended.
+    problem_kinds: Counter = field(default_factory=Counter)
+    unconfirmed_endings: Counter = field(default_factory=Counter)
     duplicate_emails: list[str] = field(default_factory=list)
     racing_addresses: int = 0
     racers: int = 0
@@ -53,9 +58,14 @@ class SoakReport:
     # the claim), and by one request only (its own second POST after a lost answer, shared/onboarding.py).
     raced_duplicates: list[str] = field(default_factory=list)
     replayed_duplicates: list[str] = field(default_factory=list)
-    # Addresses for which more than one request had an invitation POST applied or lost (answered 201 or not at all):
-    # what the claim per address prevents, whether or not the simulator emails a repeat invitation.
+    # Addresses for which Graph applied more than one invitation (the simulator's own record), split by whether more
+    # than one request posted for the address: what the claim per address (racing requests) and the lost-answer rule
+    # (one request's second POST) prevent, whether or not the simulator emails a repeat invitation.
     raced_invitations: list[str] = field(default_factory=list)
+    replayed_invitations: list[str] = field(default_factory=list)
+    # Addresses posted for by more than one request, each POST applied or lost (the client cannot tell which): after
+    # a lost answer another request posts once the address's claim has expired (shared/onboarding.py), by design.
+    posted_by_several: list[str] = field(default_factory=list)
     missing_emails: list[str] = field(default_factory=list)
     adds_after_seen_success: int = 0
     adds_after_lost_answer: int = 0
@@ -98,7 +108,9 @@ class SoakReport:
                          f"posted by several requests, {len(self.replayed_duplicates)} by one request after a lost "
                          "answer)")
         if self.raced_invitations:
-            found.append(f"invitations posted by more than one request for {self.raced_invitations[:5]}")
+            found.append(f"invitations applied for more than one request for {self.raced_invitations[:5]}")
+        if self.replayed_invitations:
+            found.append(f"invitations applied twice for one request for {self.replayed_invitations[:5]}")
         if self.racers_disagreeing:
             found.append(f"racing callers answered different userIds: {self.racers_disagreeing[:5]}")
         if self.missing_emails:
@@ -127,11 +139,19 @@ class SoakReport:
             f"poison reasons         {reasons}",
             f"HTTP answers           {statuses} (incl. the caller's retries); 500s: {self.http_500}; "
             f"refused after retries: {len(self.refused_to_caller)}",
+            f"lost invite answers    {self.problem_kinds['invitation-unconfirmed']} answers 503 "
+            f"invitation-unconfirmed, for {sum(self.unconfirmed_endings.values())} onboardings, ending "
+            f"{_counts(self.unconfirmed_endings)}; 503 invitation-in-progress answers: "
+            f"{self.problem_kinds['invitation-in-progress']}; all problems: {_counts(self.problem_kinds)}",
             f"invitation emails      duplicates: {len(self.duplicate_emails)} (posted by several requests: "
             f"{len(self.raced_duplicates)}; by one request after a lost answer: {len(self.replayed_duplicates)}), "
             f"new guests without one: {len(self.missing_emails)}",
+            f"invitations applied    more than once: {len(self.raced_invitations) + len(self.replayed_invitations)} "
+            f"addresses (posted by several requests: {len(self.raced_invitations)}; by one request: "
+            f"{len(self.replayed_invitations)}); addresses posted for by several requests (applied or lost): "
+            f"{len(self.posted_by_several)}",
             f"racing duplicates      {self.racers} callers for {self.racing_addresses} addresses; invitations "
-            f"posted by more than one request: {len(self.raced_invitations)}; answered different userIds: "
+            f"applied for more than one request: {len(self.raced_invitations)}; answered different userIds: "
             f"{len(self.racers_disagreeing)}; their {self.racing_pair_adds} membership adds "
             "are not judged per message",
             f"membership adds        {self.member_add_attempts} attempts seen by Graph; after a success the app saw: "
@@ -162,7 +182,7 @@ def account(sim: Simulator, onboardings: list[Onboarding], queue: QueueModel, po
     # One entry per address: the racing callers of one address share its email count.
     report.duplicate_emails = [e for e in report.duplicate_emails if not (e in seen_duplicate or seen_duplicate.add(e))]
     _account_races(report, onboardings)
-    _account_duplicates(report, probe)
+    _account_duplicates(report, probe, sim)
     # Each racing caller asked for its groups, so each queued its own memberships, each retried on its own: the
     # probe cannot tell whose add came after whose success, so those pairs are left out of that check (counted).
     racing_pairs = {(group_id.lower(), onboarding.user_id.lower()) for onboarding in onboardings
@@ -182,9 +202,16 @@ def account(sim: Simulator, onboardings: list[Onboarding], queue: QueueModel, po
     return report
 
 
+def _counts(counter: Counter) -> str:
+    return ", ".join(f"{key}: {count}" for key, count in sorted(counter.items(), key=str)) or "none"
+
+
 def _account_onboarding(sim: Simulator, report: SoakReport, onboarding: Onboarding,
                         poisoned: dict[tuple[str, str], dict]) -> None:
     report.http_statuses.update(onboarding.http_statuses)
+    report.problem_kinds.update(onboarding.problems)
+    if "invitation-unconfirmed" in onboarding.problems:
+        report.unconfirmed_endings[onboarding.http_statuses[-1]] += 1
     report.http_500 += onboarding.http_statuses.count(500)
     emails = sim.graph.emails_to(onboarding.email)
     if emails > 1:
@@ -212,16 +239,21 @@ def _account_onboarding(sim: Simulator, report: SoakReport, onboarding: Onboardi
             report.lost.append(f"#{onboarding.number} {onboarding.kind} group {group_id}")
 
 
-def _account_duplicates(report: SoakReport, probe: GraphProbe) -> None:
+def _account_duplicates(report: SoakReport, probe: GraphProbe, sim: Simulator) -> None:
     requests_by_address: dict[str, set[str | None]] = defaultdict(set)
-    applied_by_address: dict[str, set[str | None]] = defaultdict(set)
+    posted_by_address: dict[str, set[str | None]] = defaultdict(set)
     for exchange in probe.exchanges:
         address = exchange.invitation_for
         if address:
             requests_by_address[address].add(exchange.request_id)
             if exchange.status in (201, None):  # applied, or perhaps (a 429/503 refused before doing anything)
-                applied_by_address[address].add(exchange.request_id)
-    report.raced_invitations = sorted(address for address, senders in applied_by_address.items() if len(senders) > 1)
+                posted_by_address[address].add(exchange.request_id)
+    report.posted_by_several = sorted(address for address, senders in posted_by_address.items() if len(senders) > 1)
+    applied = Counter(str(invitation.get("invitedUserEmailAddress", "")).casefold()
+                      for invitation in sim.graph.invitations)
+    for address in sorted(address for address, count in applied.items() if count > 1):
+        several = len(posted_by_address.get(address, ())) > 1
+        (report.raced_invitations if several else report.replayed_invitations).append(address)
     for email in report.duplicate_emails:
         senders = requests_by_address.get(email.casefold(), set())
         (report.raced_duplicates if len(senders) > 1 else report.replayed_duplicates).append(email)

@@ -289,6 +289,8 @@ def _print_problem(problem: Problem, err: TextIO) -> None:
               f"(request-id {graph_error.get('graphRequestId')})", file=err)
     if problem.extensions.get("requiredPermission"):
         print(f"  grant the application permission {problem.extensions['requiredPermission']}", file=err)
+    if problem.retry_after is not None:  # what the HTTP API sends as Retry-After: when running it again can help
+        print(f"  run it again in {problem.retry_after} s or later", file=err)
 
 
 def _bounded(text: str, limit: int = 80) -> str:

@@ -10,7 +10,8 @@ lookup found no user, and every door reaches the flow through the one intake pip
 - **Holder** (the uncontended path): ``create_entity`` (fails if the claim exists) is the ONE storage round trip
   before the POST; after the invitation, the outcome is recorded with an ETag-guarded update (a second round trip,
   after Graph answered). A failure known not to have invited anyone deletes the claim (ETag-guarded) so racers
-  need not wait for the expiry; an ambiguous one (the POST's answer was lost) leaves it to expire.
+  need not wait for the expiry; an ambiguous one (the POST's answer was lost, and the lookups after it did not
+  find the guest: shared.onboarding) leaves it to expire, and tells the caller how long that is (Retry-After).
 - **Racer** (insert refused): reads the claim. An outcome recorded -> the same answer as for an existing user (no
   POST). A live claim -> polls with backoff for at most :data:`WAIT_SECONDS`, then a transient verdict (the
   ``invitation-in-progress`` problem: HTTP 503 + Retry-After, a queue redelivery, a row given back). An expired
@@ -42,6 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .graph import GraphError
 from .logging_setup import log_event
 from .problems import invitation_in_progress
 from .storage import STORAGE_SETTING, table_service
@@ -79,6 +81,7 @@ class Claim:
 
     key: str
     etag: str
+    expires_at: dt.datetime  # when another request may take it over (wall clock, UTC)
 
 
 class ClaimStore:
@@ -101,7 +104,7 @@ class ClaimStore:
         entity = self._pending(key, request_id, expiry)
         for _ in range(2):
             try:
-                return Claim(key, self.table.create_entity(entity)["etag"])
+                return Claim(key, self.table.create_entity(entity)["etag"], entity["ExpiresAt"])
             except ResourceExistsError:
                 return None
             except ResourceNotFoundError:  # TableNotFound
@@ -124,8 +127,9 @@ class ClaimStore:
         from azure.data.tables import UpdateMode
 
         key = entity["PartitionKey"]
+        ours = self._pending(key, request_id, expiry)
         try:
-            metadata = self.table.update_entity(self._pending(key, request_id, expiry), mode=UpdateMode.REPLACE,
+            metadata = self.table.update_entity(ours, mode=UpdateMode.REPLACE,
                                                 etag=entity.metadata["etag"],
                                                 match_condition=MatchConditions.IfNotModified)
         except (ResourceModifiedError, ResourceNotFoundError):
@@ -134,7 +138,7 @@ class ClaimStore:
             if error.status_code in (404, 412):
                 return None
             raise
-        return Claim(key, metadata["etag"])
+        return Claim(key, metadata["etag"], ours["ExpiresAt"])
 
     def record(self, claim: Claim, user: dict, request_id: str) -> None:
         """The outcome on our claim (ETag-guarded: a claim taken over after our expiry is not ours to write).
@@ -221,8 +225,11 @@ class ClaimStore:
             invitation, user = (None, user) if user is not None else invite()
         except Exception as error:
             # A POST whose answer was lost may have invited: keep the claim until it expires, so the next taker
-            # looks up first (after Graph's replication caught up) instead of posting again at once.
-            if not getattr(error, "ambiguous", False):
+            # looks up first (after Graph's replication caught up) instead of posting again at once; the failure
+            # carries how long that is, for the caller's Retry-After (shared.failures).
+            if isinstance(error, GraphError) and error.ambiguous:
+                error.claim_seconds_left = max(0.0, (claim.expires_at - self.now()).total_seconds())
+            else:
                 self.release(claim, request_id)
             raise
         self.record(claim, user, request_id)

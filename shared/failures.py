@@ -33,7 +33,7 @@ TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # redelivery may pass, and the last one records the reason).
 RETRYABLE_KINDS = frozenset({"graph-throttled", "graph-unavailable", "identity-unavailable", "credential-refused",
                              "not-configured", "storage-unavailable", "replication-lag", "rows-busy",
-                             "invitation-in-progress", "internal-error"})
+                             "invitation-in-progress", "invitation-unconfirmed", "internal-error"})
 
 # The Graph application permission each operation needs, named when Graph says it is missing.
 PERMISSIONS = {"lookup": "User.Read.All", "invite": "User.Invite.All", "add-member": "GroupMember.ReadWrite.All",
@@ -172,6 +172,8 @@ def problem_from_graph(error: GraphError, operation: str) -> Problem:
         return Problem(429, "graph-throttled", "Microsoft Graph is throttling this app",
                        "Graph asked us to slow down and the wait exceeds this call's budget; retry after the "
                        "Retry-After delay.", retry_after=_seconds(error.retry_after, 10), extensions=graph_error)
+    if operation == "invite" and error.ambiguous:
+        return invitation_unconfirmed(error)
     if error.status is None or error.status in TRANSIENT_STATUSES:
         return Problem(503, "graph-unavailable", "Microsoft Graph is unavailable",
                        "Graph failed or did not answer within this call's retry budget; retry later.",
@@ -207,6 +209,25 @@ def problem_from_graph(error: GraphError, operation: str) -> Problem:
                        f"{error.code}: {error.message}", extensions=graph_error)
     return Problem(502, "graph-refused", "Microsoft Graph refused the app's request",
                    f"Graph answered {error.status} {error.code} to the {operation} call.", extensions=graph_error)
+
+
+def invitation_unconfirmed(error: GraphError) -> Problem:
+    """An invitation POST whose answer was lost (shared.onboarding) and whose guest the lookups after it did not
+    find: it may have been applied, so it is a retry, and the Retry-After reaches the end of the address's claim
+    (when one is held: shared.claims), the first moment a try can decide: by then the guest is visible, or the claim
+    may be taken over by a try that looks up once more and only then invites. A retry sooner is harmless (it looks
+    up first, then waits on the claim) but may only be told to wait again."""
+    held = error.claim_seconds_left
+    if held is None:  # no claim (a resend, or the CLI without storage): as any unanswered call
+        after = _seconds(error.retry_after, DEFAULT_RETRY_SECONDS)
+    else:
+        after = max(1, math.ceil(held), math.ceil(error.retry_after or 0))
+    return Problem(503, "invitation-unconfirmed", "The invitation's outcome is not known yet",
+                   "Graph's answer to the invitation was lost and the person is not visible in the directory yet: "
+                   "they may have been invited. Retry after the Retry-After delay: a retry looks the person up "
+                   "first, so an invitation Graph did apply is not sent again (a retried resendInvitation is a new "
+                   "resend).",
+                   retry_after=after, extensions={"graphError": error.to_dict()})
 
 
 def group_kind_problem(error: GraphError, group: dict) -> Problem | None:

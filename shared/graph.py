@@ -1,7 +1,8 @@
 """Microsoft Graph over one keep-alive ``requests.Session``: timeouts, retries within a time budget, typed errors.
 
 Retry rules and where they live:
-- connection failures before the request was sent: urllib3 ``Retry(connect=…)`` on the adapter (always safe);
+- connection failures before the request was sent: urllib3 ``Retry(connect=…)`` on the adapter (always safe), then
+  our loop (:func:`never_sent`: not ambiguous, so even an invitation POST is tried again);
 - 429/503/504 with ``Retry-After``: wait that long (MGDC concepts/throttling.md, concepts/errors.md); other
   transient answers (408, 429/5xx without the header, no answer at all): exponential backoff with jitter;
 - 401: drop the cached token once and try again;
@@ -25,7 +26,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
-from urllib3.exceptions import InvalidHeader
+from urllib3.exceptions import InvalidHeader, NewConnectionError
 from urllib3.util.retry import Retry
 
 from . import telemetry
@@ -63,6 +64,9 @@ class GraphError(Exception):
         self.request_id = request_id
         self.retry_after = retry_after
         self.ambiguous = ambiguous  # the request may have been applied although no answer came back
+        # After an ambiguous invitation: how long the address's claim stays held (shared.claims), so the failure
+        # policy can tell the caller to come back when a retry can decide (None: no claim held).
+        self.claim_seconds_left: float | None = None
         self.location: str | None = None  # e.g. delta's 410 Gone: where to resync (MGDC api/listitem-delta.md)
         # The token came from a managed identity, whose platform may serve it cached for hours after a role grant.
         self.platform_token_cache = False
@@ -98,6 +102,16 @@ class GraphError(Exception):
     def no_answer(cls, error: requests.RequestException, *, ambiguous: bool) -> GraphError:
         code = "timeout" if isinstance(error, requests.Timeout) else "connectionFailed"
         return cls(None, code, f"no answer from Graph ({type(error).__name__})", ambiguous=ambiguous)
+
+
+def never_sent(failure: requests.RequestException) -> bool:
+    """Whether the request failed before a byte of it was sent: no connection could be made (refused, unreachable,
+    name not resolved, connect timeout), after urllib3's own connect retries. Anything later (a reset, a read
+    timeout, a dropped connection) may come after Graph received and applied it."""
+    if isinstance(failure, requests.ConnectTimeout):
+        return True
+    reason = getattr(failure.args[0], "reason", None) if failure.args else None  # urllib3's MaxRetryError
+    return isinstance(reason, NewConnectionError)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -256,7 +270,7 @@ class GraphClient:
             try:
                 response = self._send(method, url, body, budget, request_id, headers)
             except requests.RequestException as failure:
-                error = GraphError.no_answer(failure, ambiguous=not idempotent)
+                error = GraphError.no_answer(failure, ambiguous=not idempotent and not never_sent(failure))
             else:
                 if response.status_code < 400:
                     try:

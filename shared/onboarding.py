@@ -8,6 +8,7 @@ call failed and which permission it needs. The result is plain data: each door r
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +16,15 @@ from .claims import ClaimStore, invite_once
 from .credentials import CredentialError
 from .failures import problem_for
 from .graph import CallBudget, GraphClient, GraphError
+from .logging_setup import log_event
 from .requests_model import InvitationRequest
 from .settings import Settings
 from .wire import parse_utc
 
-INVITE_ATTEMPTS = 3  # POSTs of one invitation whose answers were lost, each after a fresh lookup
+# After a lost invitation answer: how long to look for the guest it may have created, and what is kept of the budget
+# to answer (as a racer waits on a claim: shared.claims WAIT_SECONDS, WAIT_MARGIN_SECONDS).
+LOST_ANSWER_WAIT_SECONDS = 10.0
+LOST_ANSWER_MARGIN_SECONDS = 5.0
 PENDING = "PendingAcceptance"
 
 
@@ -52,10 +57,10 @@ def onboard(request: InvitationRequest, request_id: str, settings: Settings, gra
             invitation, user = invite_once(
                 claims, request.email, request_id, settings.invite_claim_seconds, budget.remaining,
                 lambda: _find_user(graph, request.email, budget, request_id),
-                lambda: _invite_once(graph, request, settings, budget, request_id))
+                lambda: _invite_once(graph, request, settings, budget, request_id, resend=False))
         elif _should_resend(request, user):
             operation = "invite"
-            invitation, user = _invite_once(graph, request, settings, budget, request_id)
+            invitation, user = _invite_once(graph, request, settings, budget, request_id, resend=True)
     except (GraphError, CredentialError) as error:
         raise problem_for(error, operation) from error
     invitation = invitation or {}
@@ -98,36 +103,50 @@ def invitation_body(request: InvitationRequest, settings: Settings) -> dict[str,
 
 
 def _invite_once(graph: GraphClient, request: InvitationRequest, settings: Settings, budget: CallBudget,
-                 request_id: str) -> tuple[dict | None, dict]:
-    """POST the invitation. When its answer is lost (dropped connection, timeout, 5xx), look the person up again
-    before any new POST, so a second email is never sent for an invitation Graph already applied. A failure after
-    a lost answer is raised as ambiguous whatever its own kind (a later 503, a failed lookup): this call may have
-    invited, so the claim on the address is kept until it expires (shared/claims.py) and the next taker looks up
-    first, instead of being freed for an immediate second POST."""
-    uncertain = False
+                 request_id: str, *, resend: bool) -> tuple[dict | None, dict]:
+    """POST the invitation, once. When its answer is lost (a dropped connection, a read timeout, a 5xx after sending:
+    ``GraphError.ambiguous``) Graph may have invited, so this request never posts again: it looks the person up
+    instead (:func:`_find_after_lost_answer`). Found: the answer an existing user gets (no second email). Not found
+    (not created, or not replicated yet): the ambiguous failure is raised, so the address's claim is kept until it
+    expires (shared.claims) and the caller is told to come back when a try can decide (shared.failures,
+    ``invitation-unconfirmed``). A POST that never reached Graph is not ambiguous: the client has already tried it
+    again (shared.graph.never_sent). A resend whose answer is lost is raised at once: its guest existed before, so
+    a lookup cannot tell whether Graph resent."""
     try:
-        body = invitation_body(request, settings)
-        for attempt in range(1, INVITE_ATTEMPTS + 1):
-            try:
-                invitation = graph.invite(body, budget, request_id)
-            except GraphError as error:
-                uncertain = uncertain or error.ambiguous
-                if not error.ambiguous or attempt == INVITE_ATTEMPTS:
-                    raise
-                user = _find_user(graph, request.email, budget, request_id)
-                if user is not None and not request.resend_invitation:
-                    return None, user  # applied after all: answer as for an existing user (no second email)
-                if user is not None:
-                    raise  # a resend whose fate is unknown: do not risk a third email; the caller may retry
-                delay = graph.backoff(attempt)
-                if delay > budget.remaining():
-                    raise
-                graph.sleep(delay)
-                continue
-            invited_user = invitation.get("invitedUser") or {}
-            return invitation, {"id": invited_user.get("id"), "userType": invitation.get("invitedUserType", "Guest"),
-                                "externalUserState": invitation.get("status")}
+        invitation = graph.invite(invitation_body(request, settings), budget, request_id)
     except GraphError as error:
-        error.ambiguous = error.ambiguous or uncertain
-        raise
-    raise AssertionError("unreachable")
+        if not error.ambiguous or resend:
+            raise
+        user = _find_after_lost_answer(graph, request.email, budget, request_id, error)
+        if user is None:
+            raise
+        return None, user  # applied after all: answered as for an existing user
+    invited_user = invitation.get("invitedUser") or {}
+    return invitation, {"id": invited_user.get("id"), "userType": invitation.get("invitedUserType", "Guest"),
+                        "externalUserState": invitation.get("status")}
+
+
+def _find_after_lost_answer(graph: GraphClient, email: str, budget: CallBudget, request_id: str,
+                            lost: GraphError) -> dict | None:
+    """The person a lost POST may have invited: looked up at once, then again after the client's backoff while it
+    fits in :data:`LOST_ANSWER_WAIT_SECONDS` and the budget (less :data:`LOST_ANSWER_MARGIN_SECONDS` to answer),
+    since a new guest can stay invisible to lookups for a while (replication). A failing lookup raises ``lost``
+    itself: what the caller must know is that the invitation's fate is unknown."""
+    window = min(LOST_ANSWER_WAIT_SECONDS, max(0.0, budget.remaining() - LOST_ANSWER_MARGIN_SECONDS))
+    stop_below = budget.remaining() - window  # budget.remaining() at the end of the window
+    lookups = 0
+    while True:
+        lookups += 1
+        try:
+            user = _find_user(graph, email, budget, request_id)
+        except (GraphError, CredentialError) as failure:
+            log_event("invite.answer_lost", level=logging.WARNING, requestId=request_id, code=lost.code,
+                      status=lost.status, lookups=lookups, outcome="lookup-failed",
+                      error=f"{type(failure).__name__}: {str(failure)[:200]}")
+            raise lost from failure
+        delay = graph.backoff(lookups)
+        if user is not None or budget.remaining() - delay < stop_below:
+            log_event("invite.answer_lost", level=logging.WARNING, requestId=request_id, code=lost.code,
+                      status=lost.status, lookups=lookups, outcome="found" if user else "not-found")
+            return user
+        graph.sleep(delay)

@@ -76,10 +76,10 @@ PROBLEM_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
             "blockedBy): an operator must act.",
             ("graph-permission-missing", "invitations-blocked", "graph-refused", "credential-refused")),
     "503": ("Microsoft Graph, the identity platform or the app's storage is unavailable, the app is misconfigured, "
-            "another request is inviting the same person right now, or a new guest is not yet visible to set "
-            "sponsors on; retry after Retry-After.",
+            "another request is inviting the same person right now, the invitation's answer was lost and its outcome "
+            "is not known yet, or a new guest is not yet visible to set sponsors on; retry after Retry-After.",
             ("graph-unavailable", "identity-unavailable", "not-configured", "replication-lag", "storage-unavailable",
-             "invitation-in-progress")),
+             "invitation-in-progress", "invitation-unconfirmed")),
 }
 # The status operation's own problems (GET /invitations/{requestId}).
 STATUS_PROBLEMS = ("invitation-not-found", "status-link-invalid")

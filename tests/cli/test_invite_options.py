@@ -75,3 +75,11 @@ def test_version_is_pyprojects(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out.strip().endswith(f" {expected}")
+
+
+def test_a_resend_whose_answer_was_lost_exits_3_saying_when_to_run_it_again(tenant: Simulator) -> None:
+    tenant.faults.add(service="graph", method="POST", path=r"/invitations$", drop_after=True, times=1)
+    code, _, err = invite(models.PENDING_GUEST_MAIL, "--resend")
+    assert code == 3 and "The invitation's outcome is not known yet" in err
+    assert "run it again in 30 s or later" in err  # the Retry-After the HTTP API would send
+    assert tenant.stats.count(service="graph", method="POST", path=r"/invitations$") == 1

@@ -3,9 +3,12 @@ answered 429/503 with Retry-After past it, and never an invitation (or its email
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from shared.graph import MAX_ATTEMPTS
+from simulator.graph.models import PARTNERS_GROUP_ID
 from simulator.tokens import TokenIssuer
 
 USERS = r"/v1\.0/users$"
@@ -14,6 +17,10 @@ INVITES = r"/v1\.0/invitations$"
 
 def graph_posts(app, path=INVITES) -> int:
     return app.sim.stats.count(service="graph", method="POST", path=path)
+
+
+def lookups(app) -> int:
+    return app.sim.stats.count(service="graph", method="GET", path=USERS)
 
 
 def test_a_429_with_retry_after_is_waited_out_and_retried(app):
@@ -70,12 +77,25 @@ def test_a_dropped_lookup_is_retried(app):
     assert app.invite({"email": "alice@fabrikam.com"}).status == 201
 
 
-def test_an_invitation_dropped_before_graph_saw_it_is_sent_once_after_a_fresh_lookup(app):
+def test_an_invitation_whose_connection_dropped_is_not_posted_again_until_its_claim_expired(app):
+    # Graph never saw this POST, but the client cannot know it (the connection closed after sending): the request
+    # looks the person up a few times, posts nothing more, and tells the caller to come back when the claim ends.
+    app.configure(simulated_waits=True, INVITE_CLAIM_SECONDS="3")
     app.sim.faults.add(service="graph", method="POST", path=INVITES, drop=True, times=1)
-    answer = app.invite({"email": "alice@fabrikam.com"})
-    assert answer.status == 201
-    assert app.sim.stats.count(service="graph", method="GET", path=USERS) == 2  # looked up again before re-posting
-    assert app.sim.graph.emails_to("alice@fabrikam.com") == 1
+    answer = app.invite({"email": "alice@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
+    assert answer.status == 503 and answer.body["type"].endswith(":invitation-unconfirmed")
+    assert answer.body["graphError"]["status"] is None
+    retry_after = int(answer.headers["Retry-After"])
+    assert 1 <= retry_after <= 3  # the claim's remaining seconds
+    assert graph_posts(app) == 1 and app.sim.graph.emails_to("alice@fabrikam.com") == 0
+    assert lookups(app) >= 3  # the lookup before the POST, then several after the loss (the client's backoff)
+    assert answer.messages == []
+
+    time.sleep(retry_after)  # the claim's expiry is wall-clock time (shared/claims.py)
+    retry = app.invite({"email": "alice@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
+    assert retry.status == 201  # the claim expired: taken over, looked up once more, then posted
+    assert graph_posts(app) == 2 and app.sim.graph.emails_to("alice@fabrikam.com") == 1
+    assert len(retry.messages) == 1
 
 
 def test_an_invitation_applied_but_whose_answer_was_lost_is_not_sent_again(app):
@@ -87,12 +107,17 @@ def test_an_invitation_applied_but_whose_answer_was_lost_is_not_sent_again(app):
     assert len(answer.messages) == 1
 
 
-def test_a_gateway_timeout_on_the_invitation_is_checked_before_any_second_post(app):
+def test_a_gateway_timeout_on_the_invitation_is_looked_up_not_posted_again(app):
+    app.configure(simulated_waits=True)
     app.sim.faults.add(service="graph", method="POST", path=INVITES, status=504, times=1)
     answer = app.invite({"email": "alice@fabrikam.com"})
-    assert answer.status == 201
-    assert app.sim.stats.count(service="graph", method="GET", path=USERS) == 2
-    assert graph_posts(app) == 2 and app.sim.graph.emails_to("alice@fabrikam.com") == 1
+    assert answer.status == 503 and answer.body["type"].endswith(":invitation-unconfirmed")
+    assert answer.body["graphError"]["status"] == 504
+    # Retry-After reaches the end of the address's claim (INVITE_CLAIM_SECONDS, 180 s by default): a sooner retry
+    # could only be told to wait on it.
+    assert 150 <= int(answer.headers["Retry-After"]) <= 180
+    assert lookups(app) >= 3
+    assert graph_posts(app) == 1 and app.sim.graph.emails_to("alice@fabrikam.com") == 0
 
 
 @pytest.mark.parametrize("mode", ["secret", "system"])
@@ -128,8 +153,11 @@ def test_graphs_own_invitation_limit_is_ridden_out_with_its_retry_after(app):
 def test_a_resend_whose_answer_was_lost_is_not_posted_a_second_time(app):
     app.sim.faults.add(service="graph", method="POST", path=INVITES, drop_after=True, times=1)
     answer = app.invite({"email": "adele@fabrikam.com", "resendInvitation": True})
-    assert answer.status == 503 and answer.body["graphError"]["status"] is None  # no answer: the caller may retry
+    assert answer.status == 503 and answer.body["type"].endswith(":invitation-unconfirmed")
+    assert answer.body["graphError"]["status"] is None  # no answer: the caller may retry (a new resend)
+    assert answer.headers["Retry-After"] == "30"  # a resend takes no claim: Graph's value, else 30
     assert graph_posts(app) == 1
+    assert lookups(app) == 1  # the guest existed before: a lookup after the loss could not tell
 
 
 def test_a_lookup_answered_with_a_page_that_is_not_json_is_retried_not_a_500(app):
@@ -140,9 +168,19 @@ def test_a_lookup_answered_with_a_page_that_is_not_json_is_retried_not_a_500(app
     assert app.sim.stats.count(service="graph", method="GET", path=USERS) == 2
 
 
-def test_an_invitation_answered_with_a_page_that_is_not_json_is_checked_before_any_second_post(app):
+def test_an_invitation_answered_with_a_page_that_is_not_json_is_looked_up_not_posted_again(app):
+    app.configure(simulated_waits=True)
     app.sim.faults.add(service="graph", method="POST", path=INVITES, status=200, body=b"<html>ok?</html>", times=1)
     answer = app.invite({"email": "alice@fabrikam.com"})
+    assert answer.status == 503 and answer.body["type"].endswith(":invitation-unconfirmed")
+    assert lookups(app) >= 3  # looked up again, and again, instead of posting a second time
+    assert graph_posts(app) == 1 and app.sim.graph.emails_to("alice@fabrikam.com") == 0
+
+
+def test_an_invitation_refused_before_graph_did_anything_is_posted_again_at_once(app):
+    # 503 (like 429) says Graph did nothing: not a lost answer, so the client itself posts again within the call.
+    app.sim.faults.add(service="graph", method="POST", path=INVITES, status=503, retry_after=0, times=1)
+    answer = app.invite({"email": "alice@fabrikam.com"})
     assert answer.status == 201
-    assert app.sim.stats.count(service="graph", method="GET", path=USERS) == 2  # looked up again before re-posting
-    assert graph_posts(app) == 2 and app.sim.graph.emails_to("alice@fabrikam.com") == 1
+    assert lookups(app) == 1 and graph_posts(app) == 2
+    assert app.sim.graph.emails_to("alice@fabrikam.com") == 1

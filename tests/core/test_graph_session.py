@@ -233,3 +233,39 @@ def test_a_session_built_without_proxies_in_the_environment_pins_a_direct_route(
     assert graph.session.proxies == {f"https://{graph_target(trust_sim).rsplit(':', 1)[0]}": None}
     assert isinstance(graph.session, requests.Session)
     graph.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:  # bound, never listening: a connect to it is refused
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_invitation_that_could_not_connect_is_not_ambiguous_and_is_posted_again(trust_sim: Simulator) -> None:
+    # Nothing was sent (connection refused after urllib3's own connect retries): the POST cannot have been applied,
+    # so it is tried again at once (shared.graph.never_sent), not treated as a lost answer.
+    graph = client(trust_sim)
+    waits: list[float] = []
+    unreachable = GraphClient(f"https://127.0.0.1:{_closed_port()}", graph.tokens, sleep=waits.append)
+
+    with pytest.raises(GraphError) as failure:
+        unreachable.invite({"invitedUserEmailAddress": "alice@fabrikam.com"}, unreachable.budget(30))
+
+    assert failure.value.code == "connectionFailed" and failure.value.ambiguous is False
+    assert len(waits) == shared.graph.MAX_ATTEMPTS - 1  # our loop posted again after each refused connection
+    unreachable.close()
+    graph.close()
+
+
+def test_an_invitation_whose_connection_closed_after_sending_is_ambiguous_and_not_posted_again(
+        trust_sim: Simulator) -> None:
+    trust_sim.faults.add(service="graph", method="POST", path=r"/invitations$", drop=True, times=1)
+    graph = client(trust_sim)
+
+    with pytest.raises(GraphError) as failure:
+        graph.invite({"invitedUserEmailAddress": "alice@fabrikam.com", "inviteRedirectUrl": "https://myapps.microsoft.com"},
+                     graph.budget(30))
+
+    assert failure.value.code == "connectionFailed" and failure.value.ambiguous is True
+    assert trust_sim.stats.count(service="graph", method="POST") == 1  # Graph may have it: never replayed blindly
+    graph.close()
