@@ -9,6 +9,7 @@ import io
 import json
 import re
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
@@ -149,7 +150,8 @@ def test_a_results_file_of_the_previous_version_resumes_and_gets_the_column(stor
 
 
 def test_a_planted_request_id_of_another_request_is_not_written_to(store, tenant: Simulator, tmp_path) -> None:
-    store.accepted("crm-4711", email="someone.else@contoso.com", user_id=models.MEMBER_USER_ID, invited=False,
+    other_id = f"crm-{uuid.uuid4().hex[:12]}"  # Azurite lives for the session: an id no other test has used
+    store.accepted(other_id, email="someone.else@contoso.com", user_id=models.MEMBER_USER_ID, invited=False,
                    source="http", group_ids=[PARTNERS])
     path = plain_file(tmp_path, [(models.ACCEPTED_GUEST_MAIL, FALCON)])
     results = path.with_suffix(".out.csv")
@@ -157,12 +159,12 @@ def test_a_planted_request_id_of_another_request_is_not_written_to(store, tenant
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         writer.writerow(["2", models.ACCEPTED_GUEST_MAIL, "pending", "existing", models.ACCEPTED_GUEST_ID, "",
-                         f"{FALCON}=pending", "", "crm-4711", "2026-11-30T10:00:01Z"])
+                         f"{FALCON}=pending", "", other_id, "2026-11-30T10:00:01Z"])
     code, out, err = bulk(path)
     assert code == 0, out + err
     [row] = results_of(path)
     assert UUID.match(row["requestId"])  # a new id: the planted one names an HTTP request of someone else
-    other = store.read("crm-4711")
+    other = store.read(other_id)
     assert other is not None and other.source == "http" and other.email == "someone.else@contoso.com"
     assert [(group.group_id, group.status) for group in other.groups] == [(PARTNERS, status.QUEUED)]
 
