@@ -195,3 +195,27 @@ def test_an_unreachable_storage_account_is_said_once_without_its_key(tenant: Sim
     assert err.count("Status records: none (the storage account failed: ") == 1
     assert "a2V5" not in out + err  # never the key
     assert "Status records:" not in out
+
+
+def test_a_storage_account_failing_mid_run_stops_the_writes_after_the_first_failure(tmp_path) -> None:
+    """The first write that fails (after the storage client's own retries) stops the rest, so a dead account cannot
+    slow the run; the summary counts what was not written."""
+    from azure.data.tables import TableClient
+
+    from guest_cli.bulk.status_records import RowStatus
+
+    with socket.socket() as probe:  # a loopback port nothing listens on: the account went away
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    table = TableClient.from_connection_string(
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;", status.TABLE)
+    records = RowStatus(status.StatusStore(table), writers=1)
+    records.accepted("row-1", email="a@fabrikam.com", user_id=models.MEMBER_USER_ID, invited=False,
+                     group_ids=[PARTNERS])
+    for _ in range(5):
+        records.group("row-1", PARTNERS, "added", 1)
+    records.close()
+    assert (records.rows, records.failed_writes, records.skipped_writes) == (0, 1, 5)
+    assert "6 writes not done after the storage account failed (ServiceRequestError" in records.summary()
+    assert "a2V5" not in records.summary()
