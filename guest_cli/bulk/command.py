@@ -261,9 +261,10 @@ def _print_summary(summary: RunSummary, run: BulkRun, throttled: int, results: R
     out.write(f"Results: {results.path}\n")
     if run.records.enabled:
         out.write(run.records.summary() + "\n")
-        # A failed row is the likeliest to be looked up: the example is the first one, else any row.
+        # A failed row is the likeliest to be looked up: the example is the first one with a record (its person was
+        # found or invited: a user id), else any row with one.
         rows = sorted(results.latest.values(), key=lambda result: (result.status != FAILED, result.line))
-        example = next((result.request_id for result in rows if result.request_id), "ID")
+        example = next((result.request_id for result in rows if result.request_id and result.user_id), "ID")
         out.write(f"Look a row up by the results file's requestId column: python cli.py status {example}\n")
     if summary.failed:
         out.write("Failed rows are listed with their reason in the results file; fix the cause and run the same "
