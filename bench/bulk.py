@@ -8,6 +8,10 @@ batches and the replication lag (``--lag`` seconds) are part of the run. Directo
 simulator counted against Graph's "identity and access writes" budget (each $batch step, each PATCH, 429s
 included), per membership the run made; lost rows and addresses emailed more than once are counted from the
 simulated tenant itself.
+
+With ``AzureWebJobsStorage`` in the environment (e.g. an Azurite connection string) the run uses the app's storage
+as an operator's would: the invitation claims, and each row's status record (the summary's "Status records" line
+counts the storage requests). Without it, neither.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import base64
 import contextlib
 import datetime as dt
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -120,8 +120,10 @@ class StatusStore:
         return utc_text(now), now + dt.timedelta(days=RETENTION_DAYS)
 
     def accepted(self, request_id: str, *, email: str | None, user_id: str | None, invited: bool | None,
-                 source: str, group_ids: Iterable[str], until: str | None = None) -> None:
-        """A door accepted the request: its entity and each group ``queued``, in one transaction."""
+                 source: str, group_ids: Iterable[str], until: str | None = None,
+                 settled: Mapping[str, str] | None = None) -> None:
+        """A door accepted the request: its entity and each group ``queued``, in one transaction. ``settled``: the
+        groups already done with their final status (a resumed bulk row whose earlier run added them)."""
         from azure.data.tables import UpdateMode
 
         self._ensure_table()
@@ -129,9 +131,10 @@ class StatusStore:
         head = {"PartitionKey": request_id, "RowKey": HEAD, "email": email, "userId": user_id, "invited": invited,
                 "source": source, "createdAt": now, "expiresAt": expires}
         operations: list[Any] = [("upsert", head, {"mode": UpdateMode.MERGE})]
+        done = {group.lower(): state for group, state in (settled or {}).items()}
         for group_id in dict.fromkeys(group.lower() for group in group_ids):
             entity = {"PartitionKey": request_id, "RowKey": GROUP_PREFIX + group_id, "groupId": group_id,
-                      "status": QUEUED, "attempts": 0, "updatedAt": now, "expiresAt": expires}
+                      "status": done.get(group_id, QUEUED), "attempts": 0, "updatedAt": now, "expiresAt": expires}
             if until:
                 entity["until"] = until
             operations.append(("upsert", entity, {"mode": UpdateMode.MERGE}))
@@ -249,16 +252,18 @@ def store(ctx: AppContext | None = None) -> StatusStore:
 
 def record_admitted(ctx: AppContext, admitted: Any, source: str) -> None:
     """Write an accepted request's record (``admitted``: shared.intake.Admitted; ``source``: the door, "http",
-    "queue", "sharepoint"). Every door that admits a request calls this before its membership messages are
-    written, so the record exists before any group's update."""
+    "queue", "sharepoint"; a bulk row's, source "bulk", is written by guest_cli.bulk.status_records). Every door that
+    admits a request calls this before its membership messages are written, so the record exists before any group's
+    update."""
     until = utc_text(admitted.until) if getattr(admitted, "until", None) is not None else None
     store(ctx).accepted(admitted.request_id, email=admitted.request.email, user_id=admitted.person.user_id,
                         invited=admitted.person.invited, source=source, group_ids=admitted.request.group_ids,
                         until=until)
 
 
-# The doors whose requests have a status record; a CLI or bulk grant has none.
-_RECORDED_SOURCES = frozenset({"http", "queue", "sharepoint"})
+# The doors whose requests have a status record (a bulk row's when its run had storage); a `cli.py invite` grant has
+# none.
+_RECORDED_SOURCES = frozenset({"http", "queue", "sharepoint", "bulk"})
 
 
 def record_grant_event(event: str, grant: Any) -> None:

@@ -24,12 +24,14 @@ from shared.intake import Refused, admit
 from shared.policy import check_member_policy, user_addresses
 from shared.problems import internal_error, problem_text
 from shared.settings import Settings
+from shared.wire import utc_text
 
 from .membership_batches import MembershipBatcher
 from .progress import ProgressDisplay
 from .rate_limit import RateLimiter
 from .results import EXISTING, FAILED, INVITED, ResultsFile, RowResult
 from .row_requests import BulkRow
+from .status_records import RowStatus
 
 ROW_BUDGET_SECONDS = 120.0  # one row's lookup + invitation, retries and pacing included
 
@@ -52,12 +54,13 @@ class RunSummary:
 class BulkRun:
     def __init__(self, settings: Settings, graph: GraphClient, limiter: RateLimiter, results: ResultsFile,
                  progress: ProgressDisplay, *, concurrency: int = 8, lag_window: float = 900.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, records: RowStatus | None = None) -> None:
         self.settings = settings
         self.graph = graph
         self.limiter = limiter
         self.results = results
         self.progress = progress
+        self.records = records or RowStatus()  # the rows' status records (none without storage)
         self.concurrency = max(1, concurrency)
         self._clock = clock
         self._lock = threading.Lock()
@@ -95,6 +98,10 @@ class BulkRun:
         except BaseException:
             self.batcher.stop()
             raise
+        finally:
+            # Every record write asked so far is done before the run reports (or the process exits on Ctrl-C: a
+            # re-run writes the records of the rows it resumes).
+            self.records.close()
         return self.summary
 
     @staticmethod
@@ -109,7 +116,11 @@ class BulkRun:
 
     def _start_row(self, row: BulkRow, earlier: RowResult | None) -> None:
         request = row.request
-        result = RowResult(row.line, request.email)
+        # A row keeps the request id of its first run (its status record's key), unless it names a record that is
+        # not this row's (a planted id: RowStatus.may_keep).
+        kept = earlier.request_id if earlier is not None else ""
+        request_id = kept if kept and self.records.may_keep(kept, request.email) else str(uuid.uuid4())
+        result = RowResult(row.line, request.email, request_id=request_id)
         invited_at: float | None = None  # set when this run invites the person: their writes wait out the lag
         until = None
         recheck = self._recheck(row, earlier.user_id) if earlier is not None and earlier.user_id else None
@@ -123,7 +134,7 @@ class BulkRun:
             result.invitation, result.user_id, result.redeem_url = earlier.invitation, earlier.user_id, \
                 earlier.redeem_url
         else:
-            admitted = admit(request, str(uuid.uuid4()), lambda: self.settings, lambda: self.graph,
+            admitted = admit(request, request_id, lambda: self.settings, lambda: self.graph,
                              ROW_BUDGET_SECONDS, app_context.current().utcnow)
             if isinstance(admitted, Refused):
                 result.error = problem_text(admitted.problem)
@@ -143,16 +154,23 @@ class BulkRun:
         result.groups = {group: (trusted.groups[group] if trusted and group in already else "pending")
                          for group in request.group_ids}
         open_groups = [group for group in request.group_ids if group not in already]
+        if trusted is not None and open_groups:
+            until = access_until(request, self.settings, app_context.current().utcnow())  # resumed: from now
+        # Accepted: the record before any group's update (the same writer keeps them in order).
+        self.records.accepted(request_id, email=request.email, user_id=result.user_id,
+                              invited=result.invitation == INVITED, group_ids=list(request.group_ids),
+                              until=utc_text(until) if until is not None else None,
+                              settled={group: result.groups[group] for group in already})
         if not open_groups:
             self._finish(row.key, result.with_status())
             return
-        if trusted is not None:
-            until = access_until(request, self.settings, app_context.current().utcnow())  # resumed: from now
         if until is not None:
             try:
                 self._intend(row, result, until, open_groups, resumed=earlier is not None)
             except Exception as error:  # storage: the row fails with the reason, nothing is added
                 result.error = f"the grants could not be recorded: {type(error).__name__}: {str(error)[:200]}"
+                for group in open_groups:
+                    self.records.group(request_id, group, "failed", 0, _problem("GrantNotRecorded", result.error))
                 self._finish(row.key, result.with_status())
                 return
         with self._lock:
@@ -169,7 +187,9 @@ class BulkRun:
         now = app_context.current().utcnow()
         for group in groups:
             # attempt 2 on a resumed run: an earlier run's add may have been applied ("already a member" is ours)
-            ask = lifecycle.GrantAsk(str(result.user_id), group, until, f"bulk-{row.line}", "bulk", row.request.email,
+            # The grant carries the row's request id: DELETE /api/invitations/{requestId} revokes it, and its
+            # renewals and end reach the row's status record, as for a request of the HTTP door.
+            ask = lifecycle.GrantAsk(str(result.user_id), group, until, result.request_id, "bulk", row.request.email,
                                      result.invitation == INVITED, 2 if resumed else 1)
             lifecycle.before_add(self._store, ask, now)
             with self._lock:
@@ -209,12 +229,16 @@ class BulkRun:
         refusal = check_member_policy(self.settings, user)
         return Recheck(True, problem_text(refusal) if refusal else "")
 
-    def _group_done(self, row_key: tuple[int, str], group_id: str, state: str, error: str) -> None:
+    def _group_done(self, row_key: tuple[int, str], group_id: str, state: str, error: str, attempts: int = 0,
+                    problem: dict[str, Any] | None = None) -> None:
         unrecorded = self._record_grant(row_key, group_id, state)
         if unrecorded:
-            state, error = "failed", unrecorded
+            state, error, problem = "failed", unrecorded, _problem("GrantNotRecorded", unrecorded)
         with self._lock:
             result = self._rows[row_key]
+        self.records.group(result.request_id, group_id, state, attempts,
+                           problem or (_problem("MembershipFailed", error) if state == "failed" else None))
+        with self._lock:
             result.groups[group_id] = state
             if error:
                 result.error = "; ".join(filter(None, [result.error, f"group {group_id}: {error}"]))
@@ -234,3 +258,7 @@ class BulkRun:
                 self.summary.failed += 1
         self.progress.row_finished(ok)
 
+
+def _problem(code: str, message: str) -> dict[str, Any]:
+    """A status record's problem for a failure that is not one of Graph's answers (its fields as the worker's)."""
+    return {"type": None, "status": None, "code": code, "graphRequestId": None, "message": message}

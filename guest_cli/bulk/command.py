@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,9 @@ from guest_cli.bulk.csv_formats import CsvEncodingError, CsvFile, RowProblem, de
 from guest_cli.bulk.paced_transport import paced_session
 from guest_cli.bulk.progress import ProgressDisplay
 from guest_cli.bulk.rate_limit import RateBudget, RateLimiter, graph_budgets
-from guest_cli.bulk.results import ResultsFile, ResultsFileError, default_results_path
+from guest_cli.bulk.results import FAILED, ResultsFile, ResultsFileError, default_results_path
 from guest_cli.bulk.row_requests import BulkRow, validate_rows
+from guest_cli.bulk.status_records import RowStatus
 from guest_cli.demo_tenant import demo_help, embedded_tenant_if_unconfigured, tenant_configured
 from shared import app_context
 from shared.credentials import CredentialError, build_token_provider
@@ -203,7 +205,7 @@ def _run(path: str | Path, rows: list[BulkRow], settings: Settings, options: Bul
     if demo and history:
         # Each demo run is a fresh simulated tenant: an earlier run's users and results mean nothing in it.
         say.write(f"Demo tenant: starting {results.path} afresh (a new simulated tenant each run).\n")
-        results.path.unlink()
+        results.discard()
         history = {}
     earlier = sum(1 for row in rows if row.key in history and history[row.key].done)
     if earlier:
@@ -215,9 +217,10 @@ def _run(path: str | Path, rows: list[BulkRow], settings: Settings, options: Bul
     except CredentialError as error:
         print(f"error: could not set up the credential for Graph: {error.message}", file=err)
         return EXIT_REMOTE
+    records = RowStatus.connect(os.environ, err, demo=demo)
     progress = ProgressDisplay(len(rows), err, tty=options.tty)
     run = BulkRun(settings, graph, limiter, results, progress, concurrency=options.concurrency,
-                  lag_window=options.lag_window)
+                  lag_window=options.lag_window, records=records)
     try:
         with results:
             summary = run.run(rows, history)
@@ -230,7 +233,7 @@ def _run(path: str | Path, rows: list[BulkRow], settings: Settings, options: Bul
         graph.close()
     progress.close()
     results.compact(row.key for row in rows)
-    _print_summary(summary, run, adapter.throttled, results.path, say)
+    _print_summary(summary, run, adapter.throttled, results, say)
     if options.json:
         _print_json({"file": "standard input" if str(path) == STDIN else str(path), "sent": True,
                      "rows": summary.rows, "done": summary.done, "invited": summary.invited, "failed": summary.failed,
@@ -239,11 +242,14 @@ def _run(path: str | Path, rows: list[BulkRow], settings: Settings, options: Bul
                                "patchFallbacks": run.batcher.bind_fallbacks,
                                "learnedLagSeconds": round(run.batcher.lag.delay, 2),
                                "throttled": adapter.throttled + run.batcher.throttled,
-                               "retryAfterPauses": run.limiter.pauses}}, out)
+                               "retryAfterPauses": run.limiter.pauses},
+                     "statusRecords": {"written": records.enabled, "rows": records.rows,
+                                       "storageRequests": records.requests,
+                                       "writesNotDone": records.failed_writes + records.skipped_writes}}, out)
     return EXIT_OK if summary.failed == 0 else EXIT_PARTIAL
 
 
-def _print_summary(summary: RunSummary, run: BulkRun, throttled: int, results_path: Path, out: TextIO) -> None:
+def _print_summary(summary: RunSummary, run: BulkRun, throttled: int, results: ResultsFile, out: TextIO) -> None:
     out.write(f"{summary.rows} rows: {summary.done} done ({summary.invited} invited by this run), "
               f"{summary.failed} failed, {summary.skipped} skipped (done earlier).\n")
     batcher = run.batcher
@@ -252,7 +258,14 @@ def _print_summary(summary: RunSummary, run: BulkRun, throttled: int, results_pa
               f"throttled answers (429), {run.limiter.pauses} pauses for Retry-After; new guests' first writes "
               f"waited {batcher.lag.delay:.1f} s after their invitation (learned from {batcher.lag.met} lag "
               "answers).\n")
-    out.write(f"Results: {results_path}\n")
+    out.write(f"Results: {results.path}\n")
+    if run.records.enabled:
+        out.write(run.records.summary() + "\n")
+        # A failed row is the likeliest to be looked up: the example is the first one with a record (its person was
+        # found or invited: a user id), else any row with one.
+        rows = sorted(results.latest.values(), key=lambda result: (result.status != FAILED, result.line))
+        example = next((result.request_id for result in rows if result.request_id and result.user_id), "ID")
+        out.write(f"Look a row up by the results file's requestId column: python cli.py status {example}\n")
     if summary.failed:
         out.write("Failed rows are listed with their reason in the results file; fix the cause and run the same "
                   "command again: only rows not done are retried.\n")

@@ -49,8 +49,9 @@ MAX_BIND_ATTEMPTS = 3
 BACKOFF_CAP = 60.0
 BATCH_BUDGET_SECONDS = 60.0
 
-# (row key, group id, "added" | "already-member" | "failed", error text or "")
-ItemDone = Callable[[Any, str, str, str], None]
+# (row key, group id, "added" | "already-member" | "failed", error text or "", attempts, problem): the problem
+# (failed only) as a status record holds it (type, status, code, graphRequestId, message), or None.
+ItemDone = Callable[[Any, str, str, str, int, "dict[str, Any] | None"], None]
 
 
 @dataclass
@@ -126,7 +127,10 @@ class MembershipBatcher:
                 self._send(items)
             except Exception as error:  # a sender must not die silently with rows open
                 for item in items:
-                    self.on_done(item.row_key, item.group_id, "failed", f"unexpected error: {error!r}")
+                    text = f"unexpected error: {error!r}"[:500]
+                    self.on_done(item.row_key, item.group_id, "failed", text, item.attempts,
+                                 {"type": None, "status": None, "code": "UnexpectedError", "graphRequestId": None,
+                                  "message": text})
             finally:
                 with self._condition:
                     self._in_flight -= len(items)
@@ -206,7 +210,7 @@ class MembershipBatcher:
                 missing = GraphError(None, "missingResponse", "the batch answer has no entry for this step")
                 self._settle_step(item, missing)
             elif 200 <= int(entry.get("status", 0)) < 300:
-                self.on_done(item.row_key, item.group_id, "added", "")
+                self.on_done(item.row_key, item.group_id, "added", "", item.attempts, None)
             else:
                 self._settle_step(item, _step_error(entry))
 
@@ -237,7 +241,7 @@ class MembershipBatcher:
             self._again(items, 0.0, bind=False)
             return
         for item in items:
-            self.on_done(item.row_key, item.group_id, "added", "")
+            self.on_done(item.row_key, item.group_id, "added", "", item.attempts, None)
 
     def _again(self, items: list[_Item], delay: float, *, bind: bool) -> None:
         not_before = self._clock() + delay
@@ -251,7 +255,7 @@ class MembershipBatcher:
         """The failure policy's verdict for one step: done, retry after a while (within lag_window), or failed."""
         verdict = judge_membership(error, item.group_id)
         if verdict.done:
-            self.on_done(item.row_key, item.group_id, "already-member", "")
+            self.on_done(item.row_key, item.group_id, "already-member", "", item.attempts, None)
             return
         if verdict.lag and item.invited_at is not None:
             self.lag.met_lag(self._clock() - item.invited_at)
@@ -261,7 +265,8 @@ class MembershipBatcher:
             self.limiter.pause(error.retry_after if error.retry_after is not None else 1.0)
         waited = self._clock() - (item.first_tried or self._clock())
         if not verdict.retry or waited >= self.lag_window:
-            self.on_done(item.row_key, item.group_id, "failed", text)
+            kind = verdict.problem.type if verdict.problem is not None else None
+            self.on_done(item.row_key, item.group_id, "failed", text, item.attempts, {"type": kind, **error.to_dict()})
             return
         delay = error.retry_after if error.retry_after is not None else min(BACKOFF_CAP, 2.0 ** item.attempts)
         item.not_before = self._clock() + delay

@@ -9,12 +9,19 @@ final line); the last line for a row wins. A run that finishes rewrites it with 
 Rows are keyed by line number and address, so an edited file re-runs only the rows that changed; the core's
 lookup by email keeps a re-run row from inviting anyone twice, and a ``pending`` line's user id lets a resumed run
 go straight to the memberships.
+
+Each row carries the ``requestId`` its run gave it (the key of its status record, shared.status; ``cli.py status
+ID``); a resumed row keeps its first one. ``updatedAt`` stays the last column: a line cut short by a crash lacks it
+and is ignored, so every cell before it (the request id included) is whole. A results file written before the
+``requestId`` column existed (:data:`LEGACY_COLUMNS`) is read as well, and rewritten in the current layout (its rows
+then without a request id: they get one when they run again) before anything is appended to it.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -24,7 +31,10 @@ from typing import TextIO
 
 from shared.wire import utc_now
 
-COLUMNS = ("line", "email", "status", "invitation", "userId", "inviteRedeemUrl", "groups", "error", "updatedAt")
+COLUMNS = ("line", "email", "status", "invitation", "userId", "inviteRedeemUrl", "groups", "error", "requestId",
+           "updatedAt")
+# The layout before request ids (issue 14): still read, so a run started by the previous version resumes.
+LEGACY_COLUMNS = tuple(column for column in COLUMNS if column != "requestId")
 DONE, FAILED, PENDING = "done", "failed", "pending"
 INVITED, EXISTING = "invited", "existing"  # the invitation column: this run invited them / they already existed
 GROUP_DONE = frozenset({"added", "already-member"})
@@ -44,6 +54,7 @@ class RowResult:
     redeem_url: str = ""
     groups: dict[str, str] = field(default_factory=dict)  # group id -> added | already-member | pending | failed
     error: str = ""
+    request_id: str = ""  # the status record's key; kept by every later run of the row
 
     @property
     def key(self) -> tuple[int, str]:
@@ -67,7 +78,7 @@ class RowResult:
         groups = ";".join(f"{group}={state}" for group, state in self.groups.items())
         stamp = utc_now()
         return [str(self.line), self.email, self.status, self.invitation, self.user_id, self.redeem_url, groups,
-                self.error, stamp]
+                self.error, self.request_id, stamp]
 
     @classmethod
     def from_cells(cls, cells: dict[str, str]) -> RowResult:
@@ -76,7 +87,8 @@ class RowResult:
             group, _, state = part.partition("=")
             groups[group] = state
         return cls(int(cells["line"]), cells["email"], cells["status"], cells.get("invitation") or "",
-                   cells.get("userId") or "", cells.get("inviteRedeemUrl") or "", groups, cells.get("error") or "")
+                   cells.get("userId") or "", cells.get("inviteRedeemUrl") or "", groups, cells.get("error") or "",
+                   _request_id(cells.get("requestId")))
 
 
 class ResultsFile:
@@ -88,6 +100,7 @@ class ResultsFile:
         self._handle = None
         self._writer = None
         self.latest: dict[tuple[int, str], RowResult] = {}
+        self.legacy = False  # load() read the layout without requestId: open() rewrites it first
 
     def load(self) -> dict[tuple[int, str], RowResult]:
         """What earlier runs recorded: the last line per row. An absent or empty file is an empty history."""
@@ -96,18 +109,30 @@ class ResultsFile:
         try:
             with self.path.open(newline="", encoding="utf-8-sig") as handle:
                 reader = csv.DictReader(handle)
-                if tuple(reader.fieldnames or ()) != COLUMNS:
+                columns = tuple(reader.fieldnames or ())
+                if columns not in (COLUMNS, LEGACY_COLUMNS):
                     raise ResultsFileError(f"{self.path} is not a results file of `cli.py bulk` (its columns are "
                                            f"{', '.join(reader.fieldnames or ())}); choose another --results path")
                 for cells in reader:
                     result = _complete_result(cells)
                     if result is not None:
                         self.latest[result.key] = result
+                self.legacy = columns == LEGACY_COLUMNS
         except (OSError, UnicodeDecodeError, csv.Error) as error:
             raise ResultsFileError(f"cannot read {self.path}: {error}") from error
         return dict(self.latest)
 
+    def discard(self) -> None:
+        """Start afresh: the file and what load() read from it are forgotten (the demo tenant's runs)."""
+        self.path.unlink(missing_ok=True)
+        self.latest.clear()
+        self.legacy = False
+
     def open(self) -> ResultsFile:
+        if self.legacy:
+            # Appending lines of the new layout under the old header would shift every cell: rewrite it first.
+            self.compact(())
+            self.legacy = False
         fresh = not self.path.exists() or self.path.stat().st_size == 0
         if not fresh:
             self._end_with_newline()
@@ -172,6 +197,15 @@ def _complete_result(cells: dict[str, str | None]) -> RowResult | None:
         return RowResult.from_cells(cells)
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _request_id(cell: str | None) -> str:
+    """The recorded request id, or "" for one that is not a request id (the file is not trusted: a planted value
+    must not name another request's status record, nor be long)."""
+    from shared.requests_model import REQUEST_ID_PATTERN
+
+    text = cell or ""
+    return text if re.fullmatch(REQUEST_ID_PATTERN, text) else ""
 
 
 def default_results_path(csv_path: str | Path, *, demo: bool = False) -> Path:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from guest_cli.bulk.results import COLUMNS, DONE, FAILED, PENDING, ResultsFile, ResultsFileError, RowResult
+from guest_cli.bulk.results import (
+    COLUMNS,
+    DONE,
+    FAILED,
+    LEGACY_COLUMNS,
+    PENDING,
+    ResultsFile,
+    ResultsFileError,
+    RowResult,
+)
 
 USER = "2c6f1dab-0000-4000-8000-0000000000aa"
 GROUP = "1b5e0c9a-0000-4000-8000-000000000001"
@@ -71,3 +80,41 @@ def test_a_file_that_is_not_a_results_file_is_refused(tmp_path) -> None:
     path.write_text("email,displayName\nalice@fabrikam.com,Alice\n", encoding="utf-8")
     with pytest.raises(ResultsFileError, match="not a results file"):
         ResultsFile(path).load()
+
+
+def test_the_request_id_is_written_before_updated_at_and_read_back(tmp_path) -> None:
+    path = tmp_path / "out.csv"
+    with ResultsFile(path) as results:
+        results.record(RowResult(2, "alice@fabrikam.com", user_id=USER, request_id="bulk-row.2:a").with_status())
+    assert COLUMNS[-2:] == ("requestId", "updatedAt")  # a line cut short before updatedAt has no partial id
+    assert ResultsFile(path).load()[(2, "alice@fabrikam.com")].request_id == "bulk-row.2:a"
+
+
+def test_a_results_file_without_the_request_id_column_loads_and_is_rewritten_before_appending(tmp_path) -> None:
+    path = tmp_path / "out.csv"
+    path.write_text(",".join(LEGACY_COLUMNS) + "\r\n"
+                    + f"2,alice@fabrikam.com,done,invited,{USER},,{GROUP}=added,,2026-11-30T10:00:00Z\r\n"
+                    + f"3,bob@fabrikam.com,pending,invited,{USER},,{GROUP}=pending,,2026-11-30T10:00:01Z\r\n",
+                    encoding="utf-8")
+    results = ResultsFile(path)
+    history = results.load()
+    assert history[(2, "alice@fabrikam.com")].status == DONE and history[(2, "alice@fabrikam.com")].request_id == ""
+    assert history[(3, "bob@fabrikam.com")].user_id == USER
+    with results:
+        results.record(RowResult(3, "bob@fabrikam.com", user_id=USER, groups={GROUP: "added"},
+                                 request_id="r-3").with_status())
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == ",".join(COLUMNS)
+    again = ResultsFile(path).load()
+    assert again[(2, "alice@fabrikam.com")].status == DONE
+    assert again[(3, "bob@fabrikam.com")].status == DONE and again[(3, "bob@fabrikam.com")].request_id == "r-3"
+
+
+def test_a_request_id_cell_that_is_not_a_request_id_is_dropped(tmp_path) -> None:
+    path = tmp_path / "out.csv"
+    path.write_text(",".join(COLUMNS) + "\r\n"
+                    + f"2,alice@fabrikam.com,pending,invited,{USER},,{GROUP}=pending,,{'x' * 129},2026-11-30T10:00Z\r\n"
+                    + f"3,bob@fabrikam.com,pending,invited,{USER},,{GROUP}=pending,,a b,2026-11-30T10:00Z\r\n",
+                    encoding="utf-8")
+    history = ResultsFile(path).load()
+    assert history[(2, "alice@fabrikam.com")].request_id == "" and history[(3, "bob@fabrikam.com")].request_id == ""

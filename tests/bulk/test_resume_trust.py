@@ -26,8 +26,9 @@ def _plant(results: Path, email: str, user_id: str) -> None:
     with results.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
-        writer.writerow(["2", email, "pending", "invited", user_id, "", f"{PARTNERS}=pending", "",
-                         "2026-01-01T00:00:00Z"])
+        cells = {"line": "2", "email": email, "status": "pending", "invitation": "invited", "userId": user_id,
+                 "groups": f"{PARTNERS}=pending", "updatedAt": "2026-01-01T00:00:00Z"}
+        writer.writerow([cells.get(column, "") for column in COLUMNS])
 
 
 def _rows(results: Path) -> list[dict[str, str]]:

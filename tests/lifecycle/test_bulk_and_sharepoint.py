@@ -56,3 +56,31 @@ def test_the_portal_template_reads_an_optional_access_column_and_bad_cells_are_n
     life.days(2.1)
     life.timer()
     assert tia not in life.members(PARTNERS_GROUP_ID)
+
+
+def test_a_bulk_rows_request_id_revokes_its_access_and_its_status_record_tells_how_it_ended(
+        life: LifecycleApp, tmp_path: Path) -> None:
+    import csv
+
+    from shared import status
+
+    path = tmp_path / "people.csv"
+    path.write_text("email,groupIds,accessDays\n"
+                    f"uma@fabrikam.example,{PARTNERS_GROUP_ID},3\n"
+                    f"vic@fabrikam.example,{PARTNERS_GROUP_ID},1\n", encoding="utf-8")
+    code, out, err = bulk(path)
+    assert code == 0, out + err
+    with path.with_suffix(".out.csv").open(newline="", encoding="utf-8") as handle:
+        uma, vic = (row["requestId"] for row in csv.DictReader(handle))
+    store = status.store()
+    record = store.read(uma)
+    assert record is not None and record.source == "bulk" and record.groups[0].status == status.ADDED
+    assert record.groups[0].until  # the end the row asked for, written with the acceptance
+    code, answer = life.revoke(uma)  # DELETE /api/invitations/{requestId}, through the worker
+    assert code == 200, answer
+    uma_id = life.sim.graph.user_by_mail("uma@fabrikam.example")["id"]
+    assert uma_id not in life.members(PARTNERS_GROUP_ID)
+    assert store.read(uma).groups[0].access_end_reason == "revoked"
+    life.days(1.1)
+    life.timer()
+    assert store.read(vic).groups[0].access_end_reason == "expired"
