@@ -83,6 +83,8 @@ def one_client(client: str, python: Path, n: int, k: int) -> dict:
         result["connections"] = sim.stats.connections["graph"] + sim.stats.connections["login"]
         result["tokens"] = sim.stats.count(service="login", route="token")
         result["onboardings"] = n + 1  # the first one, and N measured
+        # every client must really add each guest to each group (a held message skipped would flatter the app)
+        result["memberships"] = sum(len(sim.graph.members_of(group)) for group in groups)
     return result
 
 

@@ -149,7 +149,10 @@ class ClaimStore:
 
         entity = {"PartitionKey": claim.key, "RowKey": ROW_KEY, "State": DONE, "Holder": request_id[:100],
                   "ExpiresAt": self.now() + dt.timedelta(seconds=OUTCOME_SECONDS), "UserId": user.get("id") or "",
-                  "UserType": user.get("userType") or "", "Status": user.get("externalUserState") or ""}
+                  "UserType": user.get("userType") or "", "Status": user.get("externalUserState") or "",
+                  # when the person was created (the lookup's createdDateTime, or the moment of the holder's
+                  # invitation): a joiner's memberships then wait for replication as the holder's do (shared.lag)
+                  "CreatedAt": str(user.get("createdDateTime") or "")[:40]}
         try:
             self.table.update_entity(entity, mode=UpdateMode.REPLACE, etag=claim.etag,
                                      match_condition=MatchConditions.IfNotModified)
@@ -212,7 +215,8 @@ class ClaimStore:
                 log_event("claim.joined", requestId=request_id, holder=entity.get("Holder"),
                           userId=entity["UserId"])
                 return None, {"id": entity["UserId"], "userType": entity.get("UserType") or None,
-                              "externalUserState": entity.get("Status") or None}
+                              "externalUserState": entity.get("Status") or None,
+                              "createdDateTime": entity.get("CreatedAt") or None}
             if self.clock() + delay > wait_until:
                 log_event("claim.busy", level=logging.WARNING, requestId=request_id, holder=entity.get("Holder"))
                 raise invitation_in_progress(max(1, min(30, round(self.seconds_left(entity)))))

@@ -95,7 +95,7 @@ def admit(request: InvitationRequest, request_id: str, settings: Callable[[], Se
         budget = client.budget(budget_seconds)
         sponsor_ids = resolve_sponsors(client, request.sponsors, budget) if request.sponsors else []
         # The claim store is the process's (app_context): every door reaches it here, so none can forget it.
-        person = onboard(request, request_id, current, client, budget, app_context.current().claims())
+        person = onboard(request, request_id, current, client, budget, app_context.current().claims(), now)
         if sponsor_ids:
             add_sponsors(client, person.user_id, sponsor_ids, budget, request_id)
     except SettingsError as error:

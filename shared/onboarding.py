@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from .graph import CallBudget, GraphClient, GraphError
 from .logging_setup import log_event
 from .requests_model import InvitationRequest
 from .settings import Settings
-from .wire import parse_utc
+from .wire import parse_utc, utc_text
 
 # After a lost invitation answer: how long to look for the guest it may have created, and what is kept of the budget
 # to answer (as a racer waits on a claim: shared.claims WAIT_SECONDS, WAIT_MARGIN_SECONDS).
@@ -41,14 +42,23 @@ class Onboarded:
 
 
 def onboard(request: InvitationRequest, request_id: str, settings: Settings, graph: GraphClient,
-            budget: CallBudget, claims: ClaimStore | None = None) -> Onboarded:
+            budget: CallBudget, claims: ClaimStore | None = None,
+            now: Callable[[], dt.datetime] | None = None) -> Onboarded:
     """Run the flow; raise the catalogue's Problem (shared.failures) for anything Graph or the identity platform
     refuses or fails at: only the flow knows which call failed, hence which permission it needs.
 
     A person the lookup did not find is invited under the address's claim (shared.claims), so racing requests
     from any door or instance send one invitation and answer with its userId; ``claims`` None: no claim (no
-    storage configured)."""
+    storage configured). ``now``: the door's clock, the moment a guest invited here was created (recorded on the
+    claim for the requests that join it)."""
     operation = "lookup"
+
+    def invite() -> tuple[dict | None, dict]:
+        invitation, user = _invite_once(graph, request, settings, budget, request_id, resend=False)
+        if invitation is not None and now is not None:
+            user = {**user, "createdDateTime": utc_text(now(), milliseconds=True)}
+        return invitation, user
+
     try:
         user = _find_user(graph, request.email, budget, request_id)
         invitation = None
@@ -56,8 +66,7 @@ def onboard(request: InvitationRequest, request_id: str, settings: Settings, gra
             operation = "invite"
             invitation, user = invite_once(
                 claims, request.email, request_id, settings.invite_claim_seconds, budget.remaining,
-                lambda: _find_user(graph, request.email, budget, request_id),
-                lambda: _invite_once(graph, request, settings, budget, request_id, resend=False))
+                lambda: _find_user(graph, request.email, budget, request_id), invite)
         elif _should_resend(request, user):
             operation = "invite"
             invitation, user = _invite_once(graph, request, settings, budget, request_id, resend=True)

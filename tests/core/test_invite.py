@@ -211,3 +211,19 @@ def test_a_retry_moments_after_the_invitation_marks_the_memberships_new_from_the
 def test_a_long_existing_guest_is_not_new(app):
     (message,) = app.invite({"email": "adele@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]}).messages
     assert "newGuest" not in message and "invitedAt" not in message
+
+
+def test_a_request_answered_by_the_claims_recorded_outcome_marks_its_memberships_new_too(app):
+    # The lookup misses a guest invited a moment ago (lag hides it from GET /users too): the claim's recorded
+    # outcome answers (shared.claims), and it carries when the guest was created, so this request's memberships
+    # wait for replication as the first request's do instead of spending directory writes on the lag.
+    app.configure(simulated_waits=True)
+    app.sim.replication_lag = 60.0
+    app.sim.graph.replication_hides_lookups = True
+    first = app.invite({"email": "fresh.guest@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
+    app.sim.clock.advance(10)
+    second = app.invite({"email": "fresh.guest@fabrikam.com", "groupIds": [PARTNERS_GROUP_ID]})
+    assert (first.status, second.status) == (201, 200) and invitations_posted(app) == 1
+    ((invited,), (joined,)) = first.messages, second.messages
+    assert joined["userId"] == invited["userId"] and joined["newGuest"] is True
+    assert abs(parse_utc(joined["invitedAt"]) - parse_utc(invited["invitedAt"])) < dt.timedelta(seconds=1)

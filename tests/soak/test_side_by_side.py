@@ -15,6 +15,7 @@ def test_the_app_keeps_one_graph_connection_and_one_token_for_every_onboarding(a
 
     # 5 onboardings into 3 groups: one login connection (discovery + token) and one Graph connection in all.
     assert (result["connections"], result["tokens"], result["onboardings"]) == (2, 1, 5)
+    assert result["memberships"] == 5 * 3  # each guest really in each group
     assert result["start_to_first_s"] > 0 and result["cpu_ms"] > 0 and result["rss_kib"] > 0
 
 
@@ -23,6 +24,7 @@ def test_the_seed_style_client_pays_a_token_and_two_connections_per_onboarding(a
     result = one_client("seed", Path(sys.executable), 4, 1)
 
     assert (result["connections"], result["tokens"]) == (2 * 5, 5)
+    assert result["memberships"] == 5
 
 
 def test_the_table_shows_each_client_with_its_ratio_to_the_app() -> None:
