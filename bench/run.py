@@ -26,26 +26,41 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.cold_start import cold_start, heaviest_imports
-from bench.host_model import ROOT, app_settings, invite, membership_handler
+from bench.host_model import (
+    ROOT,
+    PutBack,
+    QueueModel,
+    app_settings,
+    invite,
+    membership_handler,
+    queue_settings,
+    simulated_timing,
+)
 from shared import runtime
 from simulator import Simulator
 
 Row = tuple[str, str, str, bool | None]  # measure, figure, goal, met (None: informational)
 
 
-def round_trips(sim: Simulator) -> list[Row]:
-    """Graph requests for one onboarding: the HTTP invite, then one membership invocation per queued message."""
-    from azure.functions.queue import QueueMessage
-
+def round_trips(sim: Simulator, storage: str) -> list[Row]:
+    """Graph requests for one onboarding: the HTTP invite, then every membership invocation its messages take until
+    settled, held copies included (a new guest's message is first put back on the queue for the learned delay, with
+    no Graph call): the put-back copies go through ``storage`` (Azurite) into a queue model on the simulated clock,
+    as in the soak. The invite writes its status record and claim there too."""
     # Existing members are added too (ALLOW_MEMBER_USERS), so both rows measure the same flow.
-    runtime.reset(environ=app_settings(sim, ALLOW_MEMBER_USERS="true"))
-    handler = membership_handler([])
+    put_back = PutBack(storage)
+    timing = replace(simulated_timing(sim), queue_delay=put_back.record)
+    runtime.reset(environ=app_settings(sim, ALLOW_MEMBER_USERS="true", AzureWebJobsStorage=storage), timing=timing)
+    max_dequeue_count, visibility_timeout = queue_settings()
+    model = QueueModel(sim.clock, max_dequeue_count, visibility_timeout)
+    handler = membership_handler([], put_back, model)
     groups = [sim.graph.add_group(f"Bench group {n}")["id"] for n in range(3)]
     invite(json.dumps({"email": "warm-up@contoso.onmicrosoft.com"}).encode())  # the token fetch is not a Graph call
     rows: list[Row] = []
@@ -57,7 +72,8 @@ def round_trips(sim: Simulator) -> list[Row]:
             before = sim.stats.count(service="graph")
             result = invite(json.dumps({"email": email, "groupIds": groups[:k]}).encode())
             for message in result.messages:
-                handler(QueueMessage(id="m", body=message.encode(), dequeue_count=1))
+                model.put(message)
+            model.run(handler)
             calls = sim.stats.count(service="graph") - before
             # Per group: the user's read (membership policy and lag probe), then the write.
             goal = 2 * k + 2 if kind == "new guest" else 2 * k + 1
@@ -257,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     with Simulator() as sim:
         os.environ["REQUESTS_CA_BUNDLE"] = str(sim.ca_path)
-        rows += round_trips(sim)
+        rows += round_trips(sim, os.environ.get("AzureWebJobsStorage") or "UseDevelopmentStorage=true")  # noqa: SIM112
         runtime.reset()
     runs = []
     for number in range(args.runs):
