@@ -206,3 +206,44 @@ def test_a_failure_text_masks_a_key_or_signature() -> None:
     text = failure_text(error)
     assert text.startswith("ValueError: bad: ") and "abc" not in text and "xyz" not in text
     assert "second line" not in text and len(failure_text(ValueError("x" * 5000))) < 300
+
+
+def test_ctrl_c_during_the_adds_fails_the_groups_not_done_instead_of_leaving_them_queued(store, monkeypatch) -> None:
+    """No worker will ever try a `cli.py invite` group: interrupted, the record says so rather than staying pending
+    for its 30 days. The real command in a subprocess, interrupted (SIGINT) while it waits out replication lag."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.bulk.conftest import configure
+
+    root = Path(__file__).resolve().parents[2]
+    with Simulator(replication_lag=600.0) as sim:  # the new guest stays invisible: the add waits
+        configure(sim, monkeypatch)
+        process = subprocess.Popen([sys.executable, "cli.py", "invite", "waiting@fabrikam.com", "--group", PARTNERS,  # noqa: S603
+                                    "--group", FALCON, "--no-email"], cwd=root, env=dict(os.environ),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while sim.graph.member_add_attempts.get((PARTNERS, _user_id(sim, "waiting@fabrikam.com"))) is None:
+                assert time.monotonic() < deadline and process.poll() is None, "the command never tried the add"
+                time.sleep(0.1)
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 130, err
+        request_id = request_id_in(out)
+        record = store.read(request_id)
+        assert record is not None and record.source == "cli" and record.status == "failed"
+        assert all(group.status == "failed" and group.problem["code"] == "Interrupted" for group in record.groups)
+        assert {group.group_id for group in record.groups} == {PARTNERS, FALCON}
+
+
+def _user_id(sim: Simulator, email: str) -> str | None:
+    user = sim.graph.user_by_mail(email)
+    return user["id"] if user else None
