@@ -48,8 +48,10 @@ class InviteRecord:
             status.record_admitted(ctx, admitted, SOURCE)
         except SettingsError as error:
             missing = STORAGE_SETTING in error.problems and "not set" in error.problems[STORAGE_SETTING]
-            record._say(f"none ({STORAGE_SETTING} is not set)" if missing else
-                        f"none (setting {'; '.join(f'{name}: {text}' for name, text in error.problems.items())})")
+            # A malformed setting's text may quote its value (never a key: those are in the connection string,
+            # which is not parsed here): bounded.
+            named = "; ".join(f"{name}: {text}" for name, text in error.problems.items())[:300]
+            record._say(f"none ({STORAGE_SETTING} is not set)" if missing else f"none (setting {named})")
             return record
         except Exception as error:  # the storage SDK's errors, or a malformed connection string
             record._say(f"not written (the app's storage account, {STORAGE_SETTING}, failed: {failure_text(error)})")

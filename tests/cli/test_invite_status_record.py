@@ -247,3 +247,4 @@ def test_ctrl_c_during_the_adds_fails_the_groups_not_done_instead_of_leaving_the
 def _user_id(sim: Simulator, email: str) -> str | None:
     user = sim.graph.user_by_mail(email)
     return user["id"] if user else None
+
