@@ -4,7 +4,9 @@ options of Microsoft Graph PowerShell's ``New-MgInvitation`` that the HTTP API a
 end of access) through the same intake pipeline as
 ``POST /api/invitations`` (shared.intake), then the group memberships at once, each answer judged by the one
 failure policy (shared.failures), waiting out Graph's replication lag with a visible countdown instead of a queue's
-redeliveries.
+redeliveries. With the app's storage (``AzureWebJobsStorage``) the request gets the status record every door writes
+(source ``cli``: guest_cli.invite_record), so ``cli.py status ID`` tells it group by group; without it, one line on
+stderr says so and the invite runs with Graph only.
 
 Exit codes: 0 everything asked for is done; 1 the person is in the directory but a group failed; 2 bad arguments,
 settings or policy; 3 Graph or the identity platform refused or failed.
@@ -24,14 +26,16 @@ from azure.core.exceptions import AzureError
 
 from guest_cli import EXIT_OK, EXIT_PARTIAL, EXIT_REMOTE, EXIT_USAGE, app_records, settings_refused
 from guest_cli.demo_tenant import DemoTenant, demo_help, embedded_tenant_if_unconfigured
+from guest_cli.invite_record import InviteRecord
 from shared import app_context
 from shared.credentials import CredentialError
-from shared.failures import Verdict, judge_membership
+from shared.failures import Verdict, judge, judge_membership
 from shared.graph import GraphError
 from shared.intake import Admitted, Refused, admit
 from shared.problems import Problem, problem_text
 from shared.requests_model import InvitationRequest, validate_invitation
 from shared.settings import SettingsError
+from shared.status import failure_problem, record_problem
 from shared.wire import utc_text
 
 MEMBERSHIP_WINDOW_SECONDS = 15 * 60  # how long to keep retrying a group while the new guest replicates
@@ -131,6 +135,9 @@ def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, er
                   invitationStatus=person.invitation_status, inviteRedeemUrl=person.redeem_url or None,
                   emailed=bool(person.invited and request.send_invitation_message), groups={})
     _print_person(result, demo, out)
+    # The record before any add, as every door writes it; a storage failure is said once and changes nothing else.
+    record = InviteRecord.accept(ctx, result, err, demo=demo is not None)
+    report["statusRecord"] = record.written
     if not request.group_ids:
         return EXIT_OK
     if result.until is not None:
@@ -138,16 +145,29 @@ def _invite(request: InvitationRequest, demo: DemoTenant | None, out: TextIO, er
     out.write("Groups:\n")
     out.flush()
     states = []
-    for group_id in request.group_ids:
-        state = _join_and_grant(result, group_id, demo, out, err)
+    for index, group_id in enumerate(request.group_ids):
+        try:
+            state, attempts, problem = _join_and_grant(result, group_id, demo, out, err)
+        except KeyboardInterrupt:
+            # The command stops here: the groups not done are failed in the record, not left queued for 30 days
+            # (no worker will try them). A second run finds the person and answers "already a member" where done.
+            interrupted = record_problem({"code": "Interrupted", "message": "cli.py invite was interrupted before "
+                                          "this group's add was confirmed; run the invite again"})
+            for left in request.group_ids[index:]:
+                record.group(left, "failed", 0, interrupted)
+            raise
+        record.group(group_id, state, attempts, problem)
         report["groups"][group_id] = state
         states.append(state != "failed")
     return EXIT_OK if all(states) else EXIT_PARTIAL
 
 
-def _join_and_grant(result: Admitted, group_id: str, demo: DemoTenant | None, out: TextIO, err: TextIO) -> str:
+Joined = tuple[str, int, dict[str, Any] | None]  # "added" | "already-member" | "failed", the adds tried, the problem
+
+
+def _join_and_grant(result: Admitted, group_id: str, demo: DemoTenant | None, out: TextIO, err: TextIO) -> Joined:
     """One group; with an end, recorded as a grant around the add, as the group-memberships worker does.
-    Returns "added", "already-member" or "failed"."""
+    Returns the state ("added", "already-member" or "failed"), the adds tried, and (failed) the record's problem."""
     user_id, request_id = result.person.user_id, result.request_id
     if result.until is None:
         return _join_group(user_id, group_id, request_id, demo, out, err)
@@ -157,17 +177,18 @@ def _join_and_grant(result: Admitted, group_id: str, demo: DemoTenant | None, ou
     ctx = app_context.current()
     ask = lifecycle.GrantAsk(user_id, group_id, result.until, request_id, "cli", result.request.email,
                              result.person.invited, 1)
+    joined: Joined = ("failed", 0, None)
     try:
         store = grant_store()
         lifecycle.before_add(store, ask, ctx.utcnow())
-        state = _join_group(user_id, group_id, request_id, demo, out, err)
-        if state != "failed":
-            lifecycle.after_add(ctx, store, ask, state.replace("-", "_"), ctx.utcnow())
+        joined = _join_group(user_id, group_id, request_id, demo, out, err)
+        if joined[0] != "failed":
+            lifecycle.after_add(ctx, store, ask, joined[0].replace("-", "_"), ctx.utcnow())
     except (SettingsError, AzureError) as error:
         print(f"error: group {group_id}: the grant could not be recorded (the app's storage, "
               f"AzureWebJobsStorage): {str(error).splitlines()[0][:300]}", file=err)
-        return "failed"
-    return state
+        return "failed", joined[1], failure_problem(judge(error), error)
+    return joined
 
 
 def _refused(problem: Problem, err: TextIO) -> int:
@@ -196,10 +217,11 @@ def _print_person(result: Admitted, demo: DemoTenant | None, out: TextIO) -> Non
 
 
 def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant | None, out: TextIO,
-                err: TextIO) -> str:
+                err: TextIO) -> Joined:
     """Add the user to one group; the failure policy (shared.failures.judge_membership) decides what each answer
     means. What is worth retrying (replication lag included) is retried (Retry-After, else 2, 4, 8… s up to a
-    minute) for up to 15 minutes. Returns "added", "already-member" or "failed"."""
+    minute) for up to 15 minutes. Returns the state ("added", "already-member" or "failed"), the adds tried, and
+    (failed) the problem as the status record keeps it."""
     label = f"{demo.group_name(group_id)} ({group_id})" if demo and demo.group_name(group_id) else group_id
     graph = app_context.current().graph()
     started = time.monotonic()
@@ -221,7 +243,7 @@ def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant |
                     continue
             if not verdict.done:
                 _print_failure(label, verdict, time.monotonic() - started, out)
-                return "failed"
+                return "failed", attempt, failure_problem(verdict, error)
             added = False
         if added:
             after = f" after {time.monotonic() - started:.1f} s and {attempt} attempts" if attempt > 1 else ""
@@ -229,7 +251,7 @@ def _join_group(user_id: str, group_id: str, request_id: str, demo: DemoTenant |
         else:
             out.write(f"  {label}: already a member\n")
         out.flush()
-        return "added" if added else "already-member"
+        return ("added" if added else "already-member"), attempt, None
 
 
 def _print_failure(label: str, verdict: Verdict, elapsed: float, out: TextIO) -> None:

@@ -283,7 +283,8 @@ def _status_schema() -> dict[str, Any]:
             "userId": {**string, "x-nullable": True, "x-ms-summary": "User ID"},
             "invited": {"type": "boolean", "x-nullable": True, "x-ms-summary": "Invited"},
             "source": {**string, "x-nullable": True, "x-ms-summary": "Source",
-                       "description": "The door that accepted it: http, queue or sharepoint."},
+                       "description": "The door that accepted it: http, queue, sharepoint, bulk (a cli.py bulk "
+                                      "row) or cli (cli.py invite)."},
             "createdAt": {**string, "x-nullable": True, "x-ms-summary": "Accepted At"},
             "groups": {"type": "array", "items": {"$ref": "#/definitions/GroupProgress"}, "x-ms-summary": "Groups"},
         },

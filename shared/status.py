@@ -41,6 +41,9 @@ MAX_TEXT = 500  # Graph's messages are short; anything stored from an answer is 
 
 QUEUED, ADDED, ALREADY_MEMBER, FAILED = "queued", "added", "already_member", "failed"
 FINAL = frozenset({ADDED, ALREADY_MEMBER, FAILED})
+# The command line's words for how a group ended (`cli.py invite`'s output and --json, a bulk results file) -> the
+# record's.
+CLI_STATES = {"added": ADDED, "already-member": ALREADY_MEMBER, "failed": FAILED}
 
 
 
@@ -245,6 +248,23 @@ def _group(entity: Any) -> GroupStatus:
                        entity.get("accessEndReason"))
 
 
+def record_problem(error: Mapping[str, Any]) -> dict[str, Any]:
+    """A failed group's ``problem`` as the record keeps it (type, status, code, graphRequestId, message), from a
+    failure's ``error`` in the poison message's shape (shared.membership.membership_error): the problem's type is the
+    error's ``problem``; a field the error lacks is None."""
+    return {"type": error.get("problem"), "status": error.get("status"), "code": error.get("code"),
+            "graphRequestId": error.get("graphRequestId"), "message": error.get("message")}
+
+
+def failure_problem(verdict: Any, failure: BaseException) -> dict[str, Any]:
+    """The record's ``problem`` for a group the failure policy gave up on (``verdict``: shared.failures.Verdict with
+    its problem; ``failure``: what was raised): what the membership worker records for the same failure, whichever
+    door (the worker, the bulk, ``cli.py invite``) added the group."""
+    from .membership import membership_error  # on use: shared.membership imports this module on use too
+
+    return record_problem(membership_error(verdict, failure))
+
+
 def store(ctx: AppContext | None = None) -> StatusStore:
     """The status store of the process's storage account (AzureWebJobsStorage)."""
     return StatusStore(storage.table_client(TABLE, ctx or app_context.current()))
@@ -252,18 +272,18 @@ def store(ctx: AppContext | None = None) -> StatusStore:
 
 def record_admitted(ctx: AppContext, admitted: Any, source: str) -> None:
     """Write an accepted request's record (``admitted``: shared.intake.Admitted; ``source``: the door, "http",
-    "queue", "sharepoint"; a bulk row's, source "bulk", is written by guest_cli.bulk.status_records). Every door that
-    admits a request calls this before its membership messages are written, so the record exists before any group's
-    update."""
+    "queue", "sharepoint", "cli" (`cli.py invite`, guest_cli.invite_record); a bulk row's, source "bulk", is written by
+    guest_cli.bulk.status_records). Every door that admits a request calls this before its membership messages are
+    written (the CLI before its adds), so the record exists before any group's update."""
     until = utc_text(admitted.until) if getattr(admitted, "until", None) is not None else None
     store(ctx).accepted(admitted.request_id, email=admitted.request.email, user_id=admitted.person.user_id,
                         invited=admitted.person.invited, source=source, group_ids=admitted.request.group_ids,
                         until=until)
 
 
-# The doors whose requests have a status record (a bulk row's when its run had storage); a `cli.py invite` grant has
-# none.
-_RECORDED_SOURCES = frozenset({"http", "queue", "sharepoint", "bulk"})
+# The doors whose requests have a status record (a bulk row's or a `cli.py invite`'s when it ran with the app's
+# storage; without it, StatusStore.access finds no record and leaves it alone).
+_RECORDED_SOURCES = frozenset({"http", "queue", "sharepoint", "bulk", "cli"})
 
 
 def record_grant_event(event: str, grant: Any) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import weakref
 from collections.abc import Mapping
@@ -140,6 +141,17 @@ def ensure_table(table: Any) -> None:
         table.create_table()
     with _tables_lock:
         _tables_made.add(table)
+
+
+# A secret as a connection string or SAS URL would carry it (name=value up to the next ; & or space): linear.
+_SECRET_PART = re.compile(r"(?i)\b(AccountKey|SharedAccessSignature|sig)=[^;&\s]*")
+
+
+def failure_text(error: BaseException, limit: int = 200) -> str:
+    """A storage failure in one bounded line for an operator: the error's type and its first line. The SDK's errors
+    do not quote the connection string; a key or signature in the text is masked anyway (never print a secret)."""
+    first = (str(error).splitlines() or [""])[0][:limit]
+    return f"{type(error).__name__}: {_SECRET_PART.sub(lambda match: match.group(1) + '=***', first)}"
 
 
 def table_client(table: str, ctx: Any = None) -> Any:

@@ -24,6 +24,7 @@ from shared.intake import Refused, admit
 from shared.policy import check_member_policy, user_addresses
 from shared.problems import internal_error, problem_text
 from shared.settings import Settings
+from shared.status import record_problem
 from shared.wire import utc_text
 
 from .membership_batches import MembershipBatcher
@@ -261,4 +262,4 @@ class BulkRun:
 
 def _problem(code: str, message: str) -> dict[str, Any]:
     """A status record's problem for a failure that is not one of Graph's answers (its fields as the worker's)."""
-    return {"type": None, "status": None, "code": code, "graphRequestId": None, "message": message}
+    return record_problem({"code": code, "message": message})

@@ -32,6 +32,7 @@ from urllib.parse import quote
 from shared.credentials import CredentialError
 from shared.failures import judge_membership
 from shared.graph import CallBudget, GraphClient, GraphError
+from shared.status import failure_problem, record_problem
 
 from .lag_estimate import LagEstimate
 from .paced_transport import retry_after_seconds
@@ -129,8 +130,7 @@ class MembershipBatcher:
                 for item in items:
                     text = f"unexpected error: {error!r}"[:500]
                     self.on_done(item.row_key, item.group_id, "failed", text, item.attempts,
-                                 {"type": None, "status": None, "code": "UnexpectedError", "graphRequestId": None,
-                                  "message": text})
+                                 record_problem({"code": "UnexpectedError", "message": text}))
             finally:
                 with self._condition:
                     self._in_flight -= len(items)
@@ -265,8 +265,7 @@ class MembershipBatcher:
             self.limiter.pause(error.retry_after if error.retry_after is not None else 1.0)
         waited = self._clock() - (item.first_tried or self._clock())
         if not verdict.retry or waited >= self.lag_window:
-            kind = verdict.problem.type if verdict.problem is not None else None
-            self.on_done(item.row_key, item.group_id, "failed", text, item.attempts, {"type": kind, **error.to_dict()})
+            self.on_done(item.row_key, item.group_id, "failed", text, item.attempts, failure_problem(verdict, error))
             return
         delay = error.retry_after if error.retry_after is not None else min(BACKOFF_CAP, 2.0 ** item.attempts)
         item.not_before = self._clock() + delay

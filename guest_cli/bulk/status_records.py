@@ -28,11 +28,9 @@ from typing import Any, TextIO
 
 from shared import status
 from shared.settings import SettingsError
-from shared.storage import STORAGE_SETTING, ensure_table, storage_target, table_service
+from shared.storage import STORAGE_SETTING, ensure_table, failure_text, storage_target, table_service
 
 WRITERS = 4
-# The results file's words for a group's state -> the status record's.
-_STATES = {"added": status.ADDED, "already-member": status.ALREADY_MEMBER, "failed": status.FAILED}
 _STOP = object()
 
 
@@ -83,7 +81,7 @@ class RowStatus:
                       "record; the results file is the record of this run.\n")
             return records
         except Exception as error:  # the storage SDK's errors, or a malformed connection string
-            err.write(f"Status records: none (the storage account failed: {_first_line(error)}); the results "
+            err.write(f"Status records: none (the storage account failed: {failure_text(error)}); the results "
                       "file is the record of this run.\n")
             return records
         records._start(store)
@@ -110,7 +108,8 @@ class RowStatus:
                  until: str | None = None, settled: Mapping[str, str] | None = None) -> None:
         """The row's person is found or invited: its record, each group queued (or as ``settled`` says, in the
         results file's words, for groups an earlier run of the row added)."""
-        done = {group: _STATES[state] for group, state in (settled or {}).items() if state in _STATES}
+        states = status.CLI_STATES
+        done = {group: states[state] for group, state in (settled or {}).items() if state in states}
 
         def write(store: status.StatusStore) -> None:
             store.accepted(request_id, email=email, user_id=user_id, invited=invited, source="bulk",
@@ -123,7 +122,7 @@ class RowStatus:
     def group(self, request_id: str, group_id: str, state: str, attempts: int,
               problem: dict[str, Any] | None = None) -> None:
         """One group's add finished (``state`` in the results file's words)."""
-        final = _STATES.get(state, status.FAILED)
+        final = status.CLI_STATES.get(state, status.FAILED)
         self._submit(request_id, lambda store: store.group(request_id, group_id, final, attempts,
                                                           problem=problem if final == status.FAILED else None))
 
@@ -173,9 +172,4 @@ class RowStatus:
             except Exception as error:  # storage failed: the run goes on (Graph only); the summary says so
                 with self._lock:
                     self.failed_writes += 1
-                    self.failure = self.failure or _first_line(error)
-
-
-def _first_line(error: BaseException) -> str:
-    # Storage errors can be long multi-line texts (and a connection string is never in them): the first line, bounded.
-    return f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}"
+                    self.failure = self.failure or failure_text(error)

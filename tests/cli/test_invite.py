@@ -36,6 +36,9 @@ def test_the_readme_quick_start_runs_on_the_embedded_demo_tenant() -> None:
     assert "Invited alice@fabrikam.com as a guest" in completed.stdout
     assert "redeem URL  https://" in completed.stdout
     assert f"Partners ({PARTNERS}): added after" in completed.stdout
+    # No status record on the demo tenant (nothing real is touched), said in one line: the demo's only new line.
+    assert completed.stderr.count("Status record:") == 1
+    assert "Status record: none on the demo tenant" in completed.stderr
 
 
 def test_a_demo_bulk_run_writes_its_results_to_a_printed_temporary_folder_not_beside_the_csv(tmp_path) -> None:
