@@ -356,14 +356,10 @@ def record_status(outcome: MembershipOutcome) -> None:
     request_id = _status_id({"requestId": outcome.request_id})
     if request_id is None or not isinstance(outcome.group_id, str) or not re.fullmatch(GUID_PATTERN, outcome.group_id):
         return
-    from .status import ADDED, ALREADY_MEMBER, FAILED, store
+    from .status import ADDED, ALREADY_MEMBER, FAILED, record_problem, store
 
     status = {"added": ADDED, "already_member": ALREADY_MEMBER}.get(outcome.status, FAILED)
-    error = outcome.error or {}
-    problem = None
-    if status == FAILED:
-        problem = {"type": error.get("problem"), "status": error.get("status"), "code": error.get("code"),
-                   "graphRequestId": error.get("graphRequestId"), "message": error.get("message")}
+    problem = record_problem(outcome.error or {}) if status == FAILED else None
     try:
         store().group(request_id, outcome.group_id, status, outcome.attempts, problem=problem)
     except Exception as failure:  # storage down: record it on the next delivery (the add is idempotent)

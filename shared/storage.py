@@ -21,7 +21,7 @@ import os
 import re
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +67,8 @@ def storage_target(environ: Mapping[str, str] | None = None) -> StorageTarget:
             f"{STORAGE_SETTING}__accountName (or __queueServiceUri and __tableServiceUri)")})
     credential = (_setting(environ, "credential") or "").lower()
     if credential and credential != "managedidentity":
-        raise SettingsError({f"{STORAGE_SETTING}__credential": f"{credential!r}: the only value is managedidentity"})
+        # by name and reason, never by value (a setting may hold a secret, and its size is anyone's)
+        raise SettingsError({f"{STORAGE_SETTING}__credential": "the only value is managedidentity"})
     on_azure_host = bool(environ.get("IDENTITY_ENDPOINT") or environ.get("MSI_ENDPOINT"))
     client_id = _setting(environ, "clientId")
     kind = "managedidentity" if credential or client_id or on_azure_host else "azurecli"
@@ -90,7 +91,8 @@ def queue_service(environ: Mapping[str, str] | None = None, **options: Any) -> A
 
     target = storage_target(environ)
     if target.connection_string is not None:
-        return QueueServiceClient.from_connection_string(target.connection_string, **options)
+        with _malformed_connection():
+            return QueueServiceClient.from_connection_string(target.connection_string, **options)
     if not target.queue_url:
         raise SettingsError({f"{STORAGE_SETTING}__queueServiceUri": "not set (nor __accountName)"})
     return QueueServiceClient(target.queue_url, credential=_credential(target), **options)
@@ -102,10 +104,23 @@ def table_service(environ: Mapping[str, str] | None = None, **options: Any) -> A
 
     target = storage_target(environ)
     if target.connection_string is not None:
-        return TableServiceClient.from_connection_string(target.connection_string, **options)
+        with _malformed_connection():
+            return TableServiceClient.from_connection_string(target.connection_string, **options)
     if not target.table_url:
         raise SettingsError({f"{STORAGE_SETTING}__tableServiceUri": "not set (nor __accountName)"})
     return TableServiceClient(target.table_url, credential=_credential(target), **options)
+
+
+@contextlib.contextmanager
+def _malformed_connection() -> Iterator[None]:
+    """The SDKs refuse a malformed connection string with ValueError: a setting to fix, named, never echoed (it may
+    hold the account key)."""
+    try:
+        yield
+    except ValueError as error:
+        raise SettingsError({STORAGE_SETTING: (
+            "not a storage connection string (DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…, or "
+            "UseDevelopmentStorage=true for Azurite)")}) from error
 
 
 def _credential(target: StorageTarget) -> Any:

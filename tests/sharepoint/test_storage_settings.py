@@ -77,3 +77,20 @@ def test_the_connection_string_still_reaches_azurite(azurite):
         assert state.record_membership("list", "1", "g2", None).failed == {}
     finally:
         table.delete_table()
+
+
+@pytest.mark.parametrize("connection", ["x" * 5000, "AccountName=" + "y" * 5000, "AccountKey=secret-key-value"])
+def test_a_malformed_connection_string_is_named_and_never_echoed(connection):
+    # The SDK refuses it with ValueError, which used to surface as "the app failed unexpectedly" (a bug verdict).
+    for make in (storage.table_client, storage.queue_client):
+        storage.reset()
+        with pytest.raises(SettingsError) as raised:
+            make(TABLE if make is storage.table_client else MEMBERSHIP_QUEUE, {"AzureWebJobsStorage": connection})
+        assert "AzureWebJobsStorage" in str(raised.value.problems)
+        assert "yyyy" not in str(raised.value.problems) and "secret" not in str(raised.value.problems)
+
+
+def test_an_unknown_credential_kind_is_refused_by_name_without_its_value():
+    with pytest.raises(SettingsError) as raised:
+        storage.table_client(TABLE, {**IDENTITY_BASED, "AzureWebJobsStorage__credential": "z" * 5000})
+    assert raised.value.problems == {"AzureWebJobsStorage__credential": "the only value is managedidentity"}
