@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import venv
 from pathlib import Path
 
@@ -60,7 +61,9 @@ def one_client(client: str, python: Path, n: int, k: int) -> dict:
         sim.throttling = False  # the clients are compared, not Graph's invitation limit
         groups = [sim.graph.add_group(f"Side group {number}")["id"] for number in range(k)]
         app = sim.identity.default_app
-        config = {"client": client, "n": n, "groups": groups, "tag": f"{client}{k}", "root": str(ROOT),
+        # addresses new to every run: the app's invitation claims (on a reused Azurite) outlive a fresh simulator
+        tag = f"{client}{k}-{uuid.uuid4().hex[:8]}"
+        config = {"client": client, "n": n, "groups": groups, "tag": tag, "root": str(ROOT),
                   "graph_endpoint": sim.graph_endpoint, "authority_host": sim.authority_host,
                   "tenant_id": sim.tenant_id, "client_id": app.client_id, "client_secret": app.secret,
                   "ca_path": str(sim.ca_path), "redirect_url": "https://myapplications.microsoft.com"}
