@@ -91,6 +91,7 @@ def process_membership(body: bytes | str, dequeue_count: int | None,
         return _finish(ctx, _outcome("poisoned", fields, message, problem, attempts), started, hooks=False)
     new_guest_first = fields.get("newGuest") is True and earlier == 0
     if new_guest_first:  # hold the message until the guest is as old as the learned delay (shared.lag)
+        ctx.first_delay.load_shared()  # once per process: start from what the app's other instances learned
         held = _hold(ctx, message, fields)
         if held is not None:
             return held
