@@ -22,13 +22,13 @@ Shared through the app's storage (:class:`TableDelay`): every new process (an in
 Flex Consumption often does) would otherwise start again from :data:`DEFAULT_FIRST_DELAY_SECONDS` and spend
 directory writes on the lag while it re-learns. So a process reads the delay the others learned ONCE, lazily, on
 its first new guest's message (never at import or on the HTTP path: cold start), with a short timeout, and from
-then on learns on its own; it writes its estimate back at most once per :data:`SHARE_EVERY_SECONDS`, and only
-when it learned something since. The stored value is untrusted: anything that is not a number within
-[:data:`MIN_FIRST_DELAY_SECONDS`, :data:`MAX_FIRST_DELAY_SECONDS`] (what a writer can store), a missing entity, or
-any failure gives the default. Last writer wins, with no ETag check: each writer's value is a fresh estimate of
-the same lag (at most a minute old), only a starting point for the next new process, so merging two estimates
-would buy nothing a read-modify-write loop could pay for. Sharing is best effort: no membership waits on a
-failed read or write (a failure is logged at WARNING once per process and kind).
+then on learns on its own. It writes its estimate back at most once per :data:`SHARE_EVERY_SECONDS`, and only when
+the estimate moved by :data:`SHARE_CHANGE` (10%) since it last wrote or read it. The stored value is untrusted:
+anything that is not a number within [:data:`MIN_FIRST_DELAY_SECONDS`, :data:`MAX_FIRST_DELAY_SECONDS`] (what a
+writer can store), a missing entity, or any failure gives the default. Last writer wins, with no ETag check: each
+writer's value is a fresh estimate of the same lag, only a starting point for the next new process (which then
+learns on its own), so merging estimates would buy nothing worth a read-modify-write loop. Sharing is best effort:
+a failed read or write never fails a membership (it is logged at WARNING once per process, read and write each).
 
 A person the lookup FOUND but who was created less than :data:`MAX_FIRST_DELAY_SECONDS` ago (a caller's retry after
 a lost 201; another door's request moments after the invitation) is as new to directory writes: the intake marks
@@ -57,6 +57,9 @@ MIN_HOLD_SECONDS = 1.0  # a held message that comes back with less than this to 
 # minute of learning behind (the delay moves slowly: halving takes 35 first writes), and a busy instance costs the
 # storage account one small write a minute, not one per membership.
 SHARE_EVERY_SECONDS = 60.0
+# ... and only when it moved by this share since this process last wrote or read it: the rule itself moves the delay by
+# 2% per success, so a smaller change tells a new process nothing it would not learn from its first few writes.
+SHARE_CHANGE = 0.10
 # The shared delay's read and write: one try, short timeouts (a slow or absent storage account must not hold up a
 # membership for more than this; the default delay is the fallback anyway).
 SHARE_TIMEOUT_SECONDS = 2.0
@@ -110,6 +113,7 @@ class FirstDelay:
         self._loaded = shared is None
         self._learned = False  # something observed since the last write back
         self._last_share: float | None = None
+        self._shared_seconds: float | None = None  # the value this process last wrote or read
         self._sharing = False  # a write back is under way (one at a time)
         self._warned: set[str] = set()
 
@@ -134,6 +138,7 @@ class FirstDelay:
             with self._lock:
                 if value is not None and not self._learned:  # never undo what this process learned already
                     self._seconds = value
+                self._shared_seconds = value
             if value is not None:
                 log_event("lag.shared_read", learnedDelaySeconds=round(value, 1))
             self._loaded = True
@@ -159,7 +164,8 @@ class FirstDelay:
 
     def observed(self, lagged: bool) -> float:
         """Learn from the first directory write after a hold (``lagged``: the guest was not visible yet), and write
-        the new estimate back when the last write back is :data:`SHARE_EVERY_SECONDS` old (or there was none)."""
+        the new estimate back when the last write back is :data:`SHARE_EVERY_SECONDS` old (or there was none) and
+        the estimate moved by :data:`SHARE_CHANGE` or more since this process last wrote or read it."""
         with self._lock:
             factor = GROW if lagged else SHRINK
             self._seconds = min(MAX_FIRST_DELAY_SECONDS, max(MIN_FIRST_DELAY_SECONDS, self._seconds * factor))
@@ -167,7 +173,9 @@ class FirstDelay:
             self._learned = True
             now = self._clock()
             share = (self._shared_factory is not None and not self._sharing
-                     and (self._last_share is None or now - self._last_share >= self._share_every))
+                     and (self._last_share is None or now - self._last_share >= self._share_every)
+                     and (self._shared_seconds is None
+                          or abs(seconds - self._shared_seconds) >= SHARE_CHANGE * self._shared_seconds))
             if share:
                 self._sharing, self._last_share = True, now
         if share:  # outside the lock: other messages keep learning meanwhile
@@ -177,6 +185,8 @@ class FirstDelay:
     def _write_back(self, seconds: float) -> None:
         try:
             self._store().write(seconds)
+            with self._lock:
+                self._shared_seconds = seconds
         except Exception as failure:  # best effort: the membership is done whatever happens here
             self._warn_once("write", failure)
         finally:

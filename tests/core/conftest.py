@@ -20,7 +20,6 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueServiceClient
 
 import devhost
-from bench.host_model import forget_learned_delay
 from shared import runtime
 from shared.wire import MEMBERSHIP_QUEUE
 from simulator import Simulator
@@ -45,7 +44,6 @@ class AppHarness:
         self.queue_delays: list[float] = []  # each delay a put-back message asked for
         self.queues = QueueServiceClient.from_connection_string(storage)
         self._empty_membership_queue()
-        forget_learned_delay(storage)  # a fresh app: no first delay shared by an earlier test's processes
 
     def _empty_membership_queue(self) -> None:
         queue = self.queues.get_queue_client(MEMBERSHIP_QUEUE)
