@@ -269,3 +269,24 @@ def test_the_shared_delay_costs_one_read_per_process_and_a_write_a_minute_at_mos
         assert 1 <= len(writes) <= 1 + minutes * 60 / SHARE_EVERY_SECONDS
     finally:
         proxy.close()
+
+
+def test_the_first_write_back_makes_the_table_when_the_account_has_none_yet(azurite):
+    # infra/main.bicep creates invitationstatus; a fresh local account (Azurite) may not have it yet.
+    from azure.data.tables import TableServiceClient
+
+    from shared.lag import TableDelay
+    from shared.wire import parse_utc
+
+    name = "lagsharefresh"
+    TableServiceClient.from_connection_string(azurite).delete_table(name)
+    table = TableClient.from_connection_string(azurite, name)
+    now = parse_utc("2026-12-02T09:00:00Z")
+    assert now is not None
+    shared = TableDelay(table, lambda: now)
+    assert shared.read() is None  # no table: nothing learned yet, not a failure
+    shared.write(42.5)
+    assert shared.read() == 42.5
+    entity = table.get_entity(LAG_PARTITION, FIRST_DELAY_ROW)
+    assert entity["updatedAt"] == "2026-12-02T09:00:00.000Z"
+    TableServiceClient.from_connection_string(azurite).delete_table(name)
