@@ -111,7 +111,7 @@ class FirstDelay:
         self._share_every = share_every
         self._load_lock = threading.Lock()  # one read per process; other first messages wait for it (short)
         self._loaded = shared is None
-        self._learned = False  # something observed since the last write back
+        self._learned = False  # this process has learned from a write of its own (a read must not undo that)
         self._last_share: float | None = None
         self._shared_seconds: float | None = None  # the value this process last wrote or read
         self._sharing = False  # a write back is under way (one at a time)
