@@ -142,6 +142,19 @@ class QueueModel:
         heapq.heappush(self._heap, entry)
 
 
+def forget_learned_delay(connection_string: str) -> None:
+    """A fresh app: delete the first delay an earlier run's processes shared through the status table (shared.lag),
+    so a run or test starts from the default as a new app would."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.data.tables import TableClient
+
+    from shared.lag import FIRST_DELAY_ROW
+    from shared.status import LAG_PARTITION, TABLE
+
+    with contextlib.suppress(ResourceNotFoundError):  # no table, or nothing shared yet
+        TableClient.from_connection_string(connection_string, TABLE).delete_entity(LAG_PARTITION, FIRST_DELAY_ROW)
+
+
 class PutBack:
     """Where the app's delayed re-enqueue lands in the model. The app sends a waiting message to the real queue
     service (Azurite) with the visibility timeout ``Timing.queue_delay`` returns: here 0, after recording the

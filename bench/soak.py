@@ -19,6 +19,9 @@ A wait (replication lag, 429/503 past the invocation's budget) puts the message 
 the app's storage account (Azurite: ``--storage``, default ``AzureWebJobsStorage`` or UseDevelopmentStorage=true); the
 model takes it off Azurite and makes it visible after that delay on the simulated clock (bench.host_model.PutBack).
 The report gives directory writes per membership (goal, issue 17: <= 1.1 for new guests under lag).
+``--restart-every N`` starts a new process (a fresh application context, as a scaled-out or restarted instance)
+every N onboardings; it starts from the first delay the earlier ones shared through the status table
+(shared/lag.py), or from the default 5 s with ``--no-share`` (the entity is deleted before each new process).
 
 The client's read timeout is ``shared.graph.READ_TIMEOUT`` (20 s); the soak builds the app's Graph client with 1 s
 (``runtime.Timing.graph_read_timeout``) so a slow answer costs one real second instead of twenty. The report's
@@ -47,6 +50,7 @@ from bench.host_model import (
     PutBack,
     QueueModel,
     app_settings,
+    forget_learned_delay,
     invite,
     membership_handler,
     queue_settings,
@@ -79,6 +83,11 @@ class SoakConfig:
     racing: float = 0.0  # share of new guests asked for by several callers at once
     repeat_email: str | None = None  # the simulator's repeat_invitation_email ("never", "pending", "always")
     racers: int = 3  # callers per racing address
+    # A new process (a Functions instance scaled out, or restarted) every this many onboardings (0: one process
+    # throughout): the application context is rebuilt, so the learned first delay starts from what the earlier
+    # processes shared through storage (shared.lag), or, with share_delay False, from the default every time.
+    restart_every: int = 0
+    share_delay: bool = True
 
 
 def add_faults(sim: Simulator, config: SoakConfig) -> dict[str, Fault]:
@@ -196,19 +205,34 @@ def run_soak(sim: Simulator, config: SoakConfig, storage: str) -> SoakReport:
     if config.repeat_email:  # "always": a second invitation of one address WOULD email again
         sim.graph.repeat_invitation_email = config.repeat_email
     _forget_claims(storage)
+    forget_learned_delay(storage)  # a fresh app: nothing learned yet
     # The claim's expiry must exceed the longest a holder takes, in real time (claims compare wall clocks across
     # instances). Here the app's waits are simulated, so a holder takes at most its slowest answers: 1.6 s each.
-    runtime.reset(environ=app_settings(sim, ALLOWED_GROUP_IDS=",".join(groups), AzureWebJobsStorage=storage,
-                                       INVITE_CLAIM_SECONDS=str(SOAK_CLAIM_SECONDS)), timing=timing)
+    environ = app_settings(sim, ALLOWED_GROUP_IDS=",".join(groups), AzureWebJobsStorage=storage,
+                           INVITE_CLAIM_SECONDS=str(SOAK_CLAIM_SECONDS))
+    runtime.reset(environ=environ, timing=timing)
     probe = GraphProbe(runtime.graph().session)
+    exchanges: list[Any] = []  # the exchanges of earlier processes' Graph sessions (restarts)
     queue = QueueModel(sim.clock, max_dequeue_count, visibility_timeout)
     poison: list[str] = []
     handler = membership_handler(poison, put_back, queue)
     faults = add_faults(sim, config)
     started, simulated_start = time.monotonic(), sim.clock.now()
+    report_restarts = 0
     try:
         next_arrival = sim.clock.now()
+        arrived = 0
         for onboarding in _arrivals(onboardings):
+            if config.restart_every and arrived >= config.restart_every * (report_restarts + 1):
+                # A new process: every per-process object (Graph client, learned delay) starts afresh; the queue
+                # and the storage account (where the learned delay is shared) are the app's, they stay.
+                probe.detach()
+                exchanges.extend(probe.exchanges)
+                if not config.share_delay:
+                    forget_learned_delay(storage)
+                runtime.reset(environ=environ, timing=timing)
+                probe = GraphProbe(runtime.graph().session)
+                report_restarts += 1
             # One worker: the messages visible by the next arrival first (the clock may have run ahead of the
             # arrivals, moved by the app's waits), then the next onboarding.
             queue.run(handler, until=max(next_arrival, sim.clock.now()))
@@ -220,6 +244,7 @@ def run_soak(sim: Simulator, config: SoakConfig, storage: str) -> SoakReport:
             for racer in racers:
                 for message in racer.messages:
                     queue.put(message)
+            arrived += len(racers)
             next_arrival = max(next_arrival, sim.clock.now()) + config.arrival_interval
         queue.run(handler)
     finally:
@@ -227,7 +252,10 @@ def run_soak(sim: Simulator, config: SoakConfig, storage: str) -> SoakReport:
         sim.faults.clear()
     if faults["slow"].hits:
         time.sleep(config.slow_latency)  # let the last late answer land: its effects belong in the accounting
+    probe.exchanges[:0] = exchanges
     report = account(sim, onboardings, queue, poison, probe)
+    report.restarts = report_restarts
+    report.throttling_injected = config.throttled > 0
     report.put_back_missing = put_back.missing
     report.fault_hits = {name: fault.hits for name, fault in faults.items()}
     report.real_seconds = time.monotonic() - started
@@ -245,12 +273,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="whether the simulator emails a repeat invitation (default: its own, never)")
     parser.add_argument("--storage", default=os.environ.get("AzureWebJobsStorage") or "UseDevelopmentStorage=true",  # noqa: SIM112
                         help="the app's storage account (Azurite): waiting messages are put back through it")
+    parser.add_argument("--restart-every", type=int, default=0, metavar="N",
+                        help="start a new process (fresh application context) every N onboardings")
+    parser.add_argument("--no-share", action="store_true",
+                        help="with --restart-every: each new process starts from the default first delay")
+    parser.add_argument("--lag-only", action="store_true",
+                        help="no injected faults, new guests only: what replication lag alone costs")
     args = parser.parse_args(argv)
     logging.getLogger().addHandler(logging.NullHandler())  # the app logs every retry; the summary is enough here
     with Simulator(random_seed=args.seed) as sim:
         os.environ["REQUESTS_CA_BUNDLE"] = str(sim.ca_path)
-        report = run_soak(sim, SoakConfig(onboardings=args.onboardings, seed=args.seed, racing=args.racing,
-                                          repeat_email=args.repeat_email), args.storage)
+        config = SoakConfig(onboardings=args.onboardings, seed=args.seed, racing=args.racing,
+                            repeat_email=args.repeat_email, restart_every=args.restart_every,
+                            share_delay=not args.no_share)
+        if args.lag_only:
+            config = replace(config, throttled=0.0, unavailable=0.0, dropped=0.0, slow=0.0, kinds={"new": 1.0})
+        report = run_soak(sim, config, args.storage)
         runtime.reset()
     print(report.summary())
     problems = report.problems()

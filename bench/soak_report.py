@@ -85,6 +85,8 @@ class SoakReport:
     graph_connections: int = 0
     simulated_seconds: float = 0.0
     real_seconds: float = 0.0
+    restarts: int = 0  # new processes started during the run (--restart-every)
+    throttling_injected: bool = True  # False for a lag-only run: no 429 is expected then
 
     @property
     def writes_per_membership(self) -> float:
@@ -124,7 +126,7 @@ class SoakReport:
         if self.refused_to_caller:
             found.append(f"{len(self.refused_to_caller)} onboardings refused after the caller's retries: "
                          f"{self.refused_to_caller[:3]}")
-        if self.graph_429 == 0:
+        if self.graph_429 == 0 and self.throttling_injected:
             found.append("no 429 reached the app: the faults were not injected")
         return found
 
@@ -164,7 +166,8 @@ class SoakReport:
             f"no answer: {self.dropped}; injected {self.fault_hits}",
             f"identity               {self.token_fetches} token fetches; {self.graph_connections} TLS connections "
             "to Graph",
-            f"time                   {self.simulated_seconds / 60:.1f} simulated minutes in {self.real_seconds:.0f} s",
+            f"time                   {self.simulated_seconds / 60:.1f} simulated minutes in {self.real_seconds:.0f} s"
+            f"; new processes started: {self.restarts}",
         ])
 
 

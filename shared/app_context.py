@@ -20,7 +20,7 @@ from typing import Any
 
 from .credentials import build_token_provider
 from .graph import READ_TIMEOUT, GraphClient
-from .lag import FirstDelay
+from .lag import FirstDelay, table_delay
 from .logging_setup import log_event
 from .settings import Settings
 
@@ -70,7 +70,9 @@ class AppContext:
         self.sharepoint_tokens: dict[str, Any] = {}
         self.site_ids: dict[str, str] = {}
         self.health_report: tuple[float, Any] | None = None
-        self.first_delay = FirstDelay()  # a new guest's first membership delay, learned (shared.lag)
+        # A new guest's first membership delay, learned, and shared with the app's other processes through the
+        # status table (shared.lag: read on the first new guest's message, not here: cold start).
+        self.first_delay = FirstDelay(shared=lambda: table_delay(self), clock=self.timing.clock)
         self.status_link_key: bytes | None = None  # the key that signs status links (shared.status_links)
 
     def settings(self) -> Settings:

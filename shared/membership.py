@@ -13,7 +13,8 @@
 - A NEW guest's first message (``newGuest``, written by the intake pipeline with ``invitedAt``) is held, put back
   without a directory write, until the guest is as old as the delay this process learned from the lag it observed
   (shared.lag); a held copy that comes back while the delay has grown meanwhile is held again for the difference.
-  The first write after a hold teaches the delay.
+  The first write after a hold teaches the delay. A new process starts from the delay the app's other processes
+  shared (read on its first new guest's message, best effort: shared.lag).
 - Any other retry verdict is a fault: :class:`RetryLater` is raised, so the host delivers the message again after
   host.json's visibilityTimeout; on the last delivery → poison with the reason instead; give up (a missing
   permission, the group's 404, an unreadable message, a group outside ALLOWED_GROUP_IDS) → poison at once.
@@ -91,6 +92,7 @@ def process_membership(body: bytes | str, dequeue_count: int | None,
         return _finish(ctx, _outcome("poisoned", fields, message, problem, attempts), started, hooks=False)
     new_guest_first = fields.get("newGuest") is True and earlier == 0
     if new_guest_first:  # hold the message until the guest is as old as the learned delay (shared.lag)
+        ctx.first_delay.load_shared()  # once per process: start from what the app's other instances learned
         held = _hold(ctx, message, fields)
         if held is not None:
             return held

@@ -36,6 +36,7 @@ RETENTION_DAYS = 30
 HEAD = "request"
 GROUP_PREFIX = "group-"
 KEYS_PARTITION = "~keys"
+LAG_PARTITION = "~lag"  # the learned first delay all instances share (shared.lag.TableDelay); no expiresAt: kept
 LINK_KEY_ROW = "status-links"
 MAX_TEXT = 500  # Graph's messages are short; anything stored from an answer is bounded
 

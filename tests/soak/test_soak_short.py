@@ -69,3 +69,16 @@ def test_racing_duplicates_under_faults_still_send_one_email_and_answer_one_user
     assert report.problems() == []
     assert report.raced_invitations == [] and report.replayed_invitations == []
     assert report.duplicate_emails == [] and report.racers_disagreeing == []
+
+
+def test_new_processes_start_from_the_shared_delay_and_keep_writes_per_membership_low(soak_sim: Simulator,
+                                                                                    azurite: str) -> None:
+    # Issue 17 #2 follow-up: a new process (scale-out, restart) every 25 onboardings. Each starts from the delay the
+    # earlier ones shared through the status table (shared/lag.py) instead of 5 s; the lag-only budget still holds.
+    config = SoakConfig(onboardings=200, seed=63, throttled=0.0, unavailable=0.0, dropped=0.0, slow=0.0,
+                        kinds={"new": 1.0}, restart_every=25)
+    report = run_soak(soak_sim, config, azurite)
+    print(report.summary())
+    assert report.restarts == 7
+    assert report.problems() == [] and report.new_guest_memberships > 150
+    assert report.new_guest_writes_per_membership <= 1.1
