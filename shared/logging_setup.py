@@ -41,6 +41,14 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None
 
 logger = logging.getLogger(LOGGER_NAME)
 
+# The Azure SDKs' HttpLoggingPolicy writes every storage request's URL and headers, and its answer's, at INFO: at
+# host.json's Information level that is two traces per storage request in Application Insights (the status record
+# and the claim make 4 requests per onboarding) and ~0.45 ms of CPU per onboarding (docs/performance.md). Its
+# warnings and errors still pass; a level somebody set on that logger before is kept.
+AZURE_HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+if logging.getLogger(AZURE_HTTP_LOGGER).level == logging.NOTSET:
+    logging.getLogger(AZURE_HTTP_LOGGER).setLevel(logging.WARNING)
+
 
 def mask_email(text: str) -> str:
     """``alice@fabrikam.com`` → ``a***@fabrikam.com``, for every address found in ``text``."""
