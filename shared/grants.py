@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient
 
 from . import storage
 from .grant_events import add_status_recorder, record_status, remove_status_recorder
@@ -166,14 +166,9 @@ class GrantStore:
         """Create the entity (no ``etag``: it must not exist yet) or replace it only if unchanged since read; the new
         ETag. Anyone else's write in between is a GrantConflict: the caller reads again and decides again."""
         try:
-            if etag is None:
-                metadata = self.table.create_entity(entity)
-            else:
-                metadata = self.table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
-                                                    match_condition=MatchConditions.IfNotModified)
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as error:
+            return storage.create_or_replace(self.table, entity, etag)
+        except (storage.WriteConflict, ResourceNotFoundError) as error:  # deleted since read: changed too
             raise GrantConflict(f"{what} changed meanwhile") from error
-        return metadata["etag"]
 
     def delete(self, grant: Grant) -> None:
         with contextlib.suppress(ResourceNotFoundError):

@@ -162,6 +162,33 @@ def ensure_table(table: Any) -> None:
 _SECRET_PART = re.compile(r"(?i)\b(AccountKey|SharedAccessSignature|sig)=[^;&\s]*")
 
 
+class WriteConflict(Exception):
+    """Someone else wrote the entity between our read and our write (:func:`create_or_replace`)."""
+
+
+def create_or_replace(table: Any, entity: dict[str, Any], etag: str | None) -> str:
+    """The optimistic-concurrency write of a read-decide-write store: create the entity (``etag`` None: it must not
+    exist yet) or replace it only if unchanged since it was read; returns the new ETag. Another writer's entity, or
+    a changed one (409 / 412), raises :class:`WriteConflict`: the caller reads again and decides again."""
+    from azure.core import MatchConditions
+    from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError
+    from azure.data.tables import UpdateMode
+
+    try:
+        if etag is None:
+            metadata = table.create_entity(entity)
+        else:
+            metadata = table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
+                                           match_condition=MatchConditions.IfNotModified)
+    except (ResourceExistsError, ResourceModifiedError) as error:
+        raise WriteConflict(str(error)) from error
+    except HttpResponseError as error:
+        if error.status_code == 412:
+            raise WriteConflict(str(error)) from error
+        raise
+    return metadata["etag"]
+
+
 def failure_text(error: BaseException, limit: int = 200) -> str:
     """A storage failure in one bounded line for an operator: the error's type and its first line. The SDK's errors
     do not quote the connection string; a key or signature in the text is masked anyway (never print a secret)."""

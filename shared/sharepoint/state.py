@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from .. import storage
@@ -58,18 +58,9 @@ class SharePointState:
         """Save with optimistic concurrency; raises StateConflict when another worker saved first."""
         entity = {"PartitionKey": "delta", "RowKey": list_id, "Link": link, "SavedAt": utc_now()}
         try:
-            if etag is None:
-                metadata = self.table.create_entity(entity)
-            else:
-                metadata = self.table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
-                                                    match_condition=MatchConditions.IfNotModified)
-        except (ResourceExistsError, ResourceModifiedError) as error:
+            return storage.create_or_replace(self.table, entity, etag)
+        except storage.WriteConflict as error:
             raise StateConflict(str(error)) from error
-        except HttpResponseError as error:
-            if error.status_code == 412:
-                raise StateConflict(str(error)) from error
-            raise
-        return metadata["etag"]
 
     # ---- the subscription ----------------------------------------------------------------------------------------
     def subscription(self, list_id: str) -> dict[str, Any] | None:
